@@ -1,0 +1,499 @@
+"""Configuration: a Bifrost-compatible ``config.json`` (or the environment alone) into frozen dataclasses.
+
+Sections we implement are validated strictly: an unknown key is an error naming its JSON path. Bifrost
+sections and keys we do not implement yet are accepted with one warning each, so a Bifrost user's file
+loads unchanged. ``"env.NAME"`` strings are replaced by environment variables; a missing one is an error
+that names the variable, never its value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .providers.base import Key
+from .registry import ROWS, ProviderRow
+
+
+class ConfigError(Exception):
+    """A bad configuration; the message starts with the JSON path of the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    base_url: str = ""
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+    max_retries: int = 0
+    backoff_initial: float = 0.5  # seconds (the file says milliseconds)
+    backoff_max: float = 5.0
+    stream_idle_timeout: float = 30.0
+    first_token_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    type: str = "none"  # none | http | socks5 | environment
+    url: str = ""
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:
+        return f"Proxy(type={self.type!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    row: ProviderRow
+    keys: tuple[Key, ...] = ()
+    network: Network = field(default_factory=Network)
+    concurrency: int = 1000
+    buffer_size: int = 5000
+    proxy: Proxy = field(default_factory=Proxy)
+    send_back_raw_response: bool = False
+    keyless: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return (self.network.base_url or self.row.base_url).rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    enabled: bool = True
+    failure_threshold: int = 5
+    cooldown_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    max_request_body_bytes: int = 100 * 1024 * 1024
+    drop_excess_requests: bool = False
+    stream_failover: str = "off"
+    request_deadline: float = 300.0
+    breaker: Breaker = field(default_factory=Breaker)
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
+    id: str
+    name: str
+    value: str
+    is_active: bool = True
+    # provider -> (allowed models (empty = all), weight); empty mapping = every provider
+    providers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"VirtualKey(id={self.id!r}, name={self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    client: ClientConfig = field(default_factory=ClientConfig)
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    virtual_keys: tuple[VirtualKey, ...] = ()
+    warnings: tuple[str, ...] = ()
+    source: str = "environment"
+
+
+# --- small typed readers (gunicorn's validate_* style) ----------------------------------------------
+
+
+def _obj(v, path) -> dict:
+    if not isinstance(v, dict):
+        raise ConfigError(f"{path}: must be an object")
+    return v
+
+
+def _str(v, path) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{path}: must be a string")
+    return v
+
+
+def _bool(v, path) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{path}: must be true or false")
+    return v
+
+
+def _num(v, path, *, lo=None, integer=False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"{path}: must be {'an integer' if integer else 'a number'}")
+    if integer and not float(v).is_integer():
+        raise ConfigError(f"{path}: must be an integer")
+    if lo is not None and v < lo:
+        raise ConfigError(f"{path}: must be at least {lo}")
+    return int(v) if integer else v
+
+
+def _str_list(v, path) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise ConfigError(f"{path}: must be an array of strings")
+    return tuple(_str(x, f"{path}[{i}]") for i, x in enumerate(v))
+
+
+def _str_map(v, path) -> dict[str, str]:
+    return {k: _str(x, f"{path}.{k}") for k, x in _obj(v, path).items()}
+
+
+def _check_keys(obj: dict, path: str, known: set, ignored: set, warnings: list) -> None:
+    for k in obj:
+        if k in known:
+            continue
+        if k in ignored:
+            warnings.append(f"{path}.{k} is not implemented yet and is ignored")
+            continue
+        raise ConfigError(f"{path}.{k}: unknown key")
+
+
+def resolve_env(value, path: str, environ: Mapping[str, str]):
+    """Replace every ``"env.NAME"`` string with the environment variable's value."""
+    if isinstance(value, str):
+        if value.startswith("env."):
+            name = value[4:]
+            if name not in environ:
+                raise ConfigError(f"{path}: environment variable {name} is not set")
+            return environ[name]
+        return value
+    if isinstance(value, dict):
+        return {k: resolve_env(v, f"{path}.{k}", environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, f"{path}[{i}]", environ) for i, v in enumerate(value)]
+    return value
+
+
+# --- sections ---------------------------------------------------------------------------------------
+
+_TOP_IMPLEMENTED = {"client", "providers", "governance"}
+_TOP_IGNORED = {"$schema", "config_store", "logs_store", "vector_store", "plugins", "mcp", "encryption_key",
+                "cluster_config", "saml_config", "load_balancer_config", "guardrails_config", "auth_config",
+                "framework", "websocket"}
+
+_CLIENT_KNOWN = {"max_request_body_size_mb", "drop_excess_requests", "stream_failover",
+                 "request_deadline_in_seconds", "circuit_breaker"}
+_CLIENT_IGNORED = {"initial_pool_size", "prometheus_labels", "allowed_origins", "enable_logging",
+                   "disable_content_logging", "log_retention_days", "enable_governance", "enforce_governance_header",
+                   "allow_direct_keys", "enable_litellm_fallbacks", "header_filter_config", "mcp_agent_depth",
+                   "mcp_tool_execution_timeout", "allowed_headers", "disable_db_pings_in_health",
+                   "enable_otel", "async_job_result_ttl", "required_headers", "logging_headers",
+                   "max_mcp_tools_per_request", "hide_deleted_virtual_keys_in_filters"}
+
+
+def _client(raw, warnings) -> ClientConfig:
+    path = "client"
+    raw = _obj(raw, path)
+    _check_keys(raw, path, _CLIENT_KNOWN, _CLIENT_IGNORED, warnings)
+    kw: dict[str, Any] = {}
+    if "max_request_body_size_mb" in raw:
+        mb = _num(raw["max_request_body_size_mb"], f"{path}.max_request_body_size_mb", lo=0)
+        kw["max_request_body_bytes"] = int(mb * 1024 * 1024)
+    if "drop_excess_requests" in raw:
+        kw["drop_excess_requests"] = _bool(raw["drop_excess_requests"], f"{path}.drop_excess_requests")
+    if "stream_failover" in raw:
+        mode = _str(raw["stream_failover"], f"{path}.stream_failover")
+        if mode not in ("off", "resume"):
+            raise ConfigError(f'{path}.stream_failover: must be "off" or "resume"')
+        kw["stream_failover"] = mode
+    if "request_deadline_in_seconds" in raw:
+        kw["request_deadline"] = _num(raw["request_deadline_in_seconds"], f"{path}.request_deadline_in_seconds", lo=1)
+    if "circuit_breaker" in raw:
+        bp = f"{path}.circuit_breaker"
+        b = _obj(raw["circuit_breaker"], bp)
+        _check_keys(b, bp, {"enabled", "failure_threshold", "cooldown_seconds"}, set(), warnings)
+        kw["breaker"] = Breaker(
+            enabled=_bool(b.get("enabled", True), f"{bp}.enabled"),
+            failure_threshold=_num(b.get("failure_threshold", 5), f"{bp}.failure_threshold", lo=1, integer=True),
+            cooldown_seconds=_num(b.get("cooldown_seconds", 10), f"{bp}.cooldown_seconds", lo=0),
+        )
+    return ClientConfig(**kw)
+
+
+_NETWORK_KNOWN = {"base_url", "extra_headers", "default_request_timeout_in_seconds", "max_retries",
+                  "retry_backoff_initial", "retry_backoff_max", "stream_idle_timeout_in_seconds",
+                  "first_token_timeout_in_seconds"}
+_NETWORK_IGNORED = {"max_conns_per_host", "insecure_skip_verify", "ca_cert_pem", "beta_header_overrides",
+                    "enforce_http2"}
+
+
+def _network(raw, path, warnings) -> Network:
+    raw = _obj(raw, path)
+    _check_keys(raw, path, _NETWORK_KNOWN, _NETWORK_IGNORED, warnings)
+    timeout = _num(raw.get("default_request_timeout_in_seconds", 30), f"{path}.default_request_timeout_in_seconds", lo=0.001)
+    base_url = _str(raw.get("base_url", ""), f"{path}.base_url")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{path}.base_url: must start with http:// or https://")
+    initial = _num(raw.get("retry_backoff_initial", 500), f"{path}.retry_backoff_initial", lo=0)
+    maximum = _num(raw.get("retry_backoff_max", 5000), f"{path}.retry_backoff_max", lo=0)
+    return Network(
+        base_url=base_url.rstrip("/"),
+        extra_headers=_str_map(raw.get("extra_headers", {}), f"{path}.extra_headers"),
+        timeout=timeout,
+        max_retries=_num(raw.get("max_retries", 0), f"{path}.max_retries", lo=0, integer=True),
+        backoff_initial=initial / 1000.0,
+        backoff_max=max(maximum, initial) / 1000.0,
+        stream_idle_timeout=_num(raw.get("stream_idle_timeout_in_seconds", timeout),
+                                 f"{path}.stream_idle_timeout_in_seconds", lo=0.001),
+        first_token_timeout=_num(raw.get("first_token_timeout_in_seconds", timeout),
+                                 f"{path}.first_token_timeout_in_seconds", lo=0.001),
+    )
+
+
+def _proxy(raw, path, warnings) -> Proxy:
+    raw = _obj(raw, path)
+    _check_keys(raw, path, {"type", "url", "username", "password"}, {"ca_cert_pem"}, warnings)
+    ptype = _str(raw.get("type", "none"), f"{path}.type")
+    if ptype not in ("none", "http", "socks5", "environment"):
+        raise ConfigError(f"{path}.type: must be one of none, http, socks5, environment")
+    url = _str(raw.get("url", ""), f"{path}.url")
+    if ptype in ("http", "socks5") and not url:
+        raise ConfigError(f"{path}.url: is required for a {ptype} proxy")
+    return Proxy(ptype, url, _str(raw.get("username", ""), f"{path}.username"),
+                 _str(raw.get("password", ""), f"{path}.password"))
+
+
+_KEY_KNOWN = {"name", "value", "models", "weight", "azure_key_config", "bedrock_key_config", "vertex_key_config", "id"}
+_KEY_IGNORED = {"description", "enabled", "aliases", "openai_key_config", "use_for_batch_api",
+                "huggingface_key_config", "config_hash"}
+_SUBKEYS = {
+    "azure_key_config": ({"endpoint", "deployments", "api_version"}, {"client_id", "client_secret", "tenant_id", "scopes"}),
+    "bedrock_key_config": ({"access_key", "secret_key", "session_token", "region", "arn", "deployments"},
+                           {"role_arn", "external_id", "session_name"}),
+    "vertex_key_config": ({"project_id", "region", "auth_credentials"}, {"project_number", "deployments"}),
+}
+
+
+def _key(raw, path, warnings) -> Key:
+    raw = _obj(raw, path)
+    _check_keys(raw, path, _KEY_KNOWN, _KEY_IGNORED, warnings)
+    weight = _num(raw.get("weight", 1.0), f"{path}.weight", lo=0)
+    subs: dict[str, Any] = {}
+    for sub, (known, ignored) in _SUBKEYS.items():
+        if raw.get(sub) is None:
+            continue
+        sp = f"{path}.{sub}"
+        conf = _obj(raw[sub], sp)
+        _check_keys(conf, sp, known, ignored, warnings)
+        clean = {}
+        for k, v in conf.items():
+            if k in ignored or v is None:
+                continue
+            clean[k] = _str_map(v, f"{sp}.{k}") if k == "deployments" else _str(v, f"{sp}.{k}")
+        subs[sub] = clean
+    return Key(
+        name=_str(raw.get("name", raw.get("id", "")), f"{path}.name"),
+        value=_str(raw.get("value", ""), f"{path}.value"),
+        models=_str_list(raw.get("models", []), f"{path}.models"),
+        weight=float(weight),
+        azure=subs.get("azure_key_config"),
+        bedrock=subs.get("bedrock_key_config"),
+        vertex=subs.get("vertex_key_config"),
+    )
+
+
+_PROVIDER_KNOWN = {"keys", "network_config", "concurrency_and_buffer_size", "proxy_config",
+                   "send_back_raw_response", "custom_provider_config"}
+_PROVIDER_IGNORED = {"send_back_raw_request", "store_raw_request_response", "openai_config", "pricing_overrides"}
+
+
+def _provider(name: str, raw, warnings) -> ProviderConfig:
+    path = f"providers.{name}"
+    raw = _obj(raw, path)
+    _check_keys(raw, path, _PROVIDER_KNOWN, _PROVIDER_IGNORED, warnings)
+    keyless = False
+    row = ROWS.get(name)
+    if "custom_provider_config" in raw:
+        cp = f"{path}.custom_provider_config"
+        custom = _obj(raw["custom_provider_config"], cp)
+        _check_keys(custom, cp, {"base_provider_type", "is_key_less"},
+                    {"allowed_requests", "request_path_overrides"}, warnings)
+        base = _str(custom.get("base_provider_type", ""), f"{cp}.base_provider_type")
+        if base not in ROWS or not ROWS[base].chat_supported:
+            raise ConfigError(f"{cp}.base_provider_type: must be one of {', '.join(n for n in ROWS if ROWS[n].chat_supported)}")
+        keyless = _bool(custom.get("is_key_less", False), f"{cp}.is_key_less")
+        if row is not None:
+            raise ConfigError(f"{cp}: a built-in provider cannot be a custom provider")
+        row = ROWS[base]
+    elif row is None:
+        raise ConfigError(f"{path}: unknown provider (a custom provider needs custom_provider_config)")
+    keys_raw = raw.get("keys", [])
+    if not isinstance(keys_raw, list):
+        raise ConfigError(f"{path}.keys: must be an array")
+    keys = tuple(_key(k, f"{path}.keys[{i}]", warnings) for i, k in enumerate(keys_raw))
+    network = _network(raw.get("network_config", {}), f"{path}.network_config", warnings)
+    cb = _obj(raw.get("concurrency_and_buffer_size", {}), f"{path}.concurrency_and_buffer_size")
+    _check_keys(cb, f"{path}.concurrency_and_buffer_size", {"concurrency", "buffer_size"}, set(), warnings)
+    concurrency = _num(cb.get("concurrency", 1000), f"{path}.concurrency_and_buffer_size.concurrency", lo=1, integer=True)
+    buffer_size = _num(cb.get("buffer_size", 5000), f"{path}.concurrency_and_buffer_size.buffer_size", lo=0, integer=True)
+    conf = ProviderConfig(
+        name=name,
+        row=row,
+        keys=keys,
+        network=network,
+        concurrency=concurrency,
+        buffer_size=buffer_size,
+        proxy=_proxy(raw.get("proxy_config", {}), f"{path}.proxy_config", warnings),
+        send_back_raw_response=_bool(raw.get("send_back_raw_response", False), f"{path}.send_back_raw_response"),
+        keyless=keyless or row.key_optional,
+    )
+    _check_provider(conf, path)
+    return conf
+
+
+def _check_provider(conf: ProviderConfig, path: str) -> None:
+    """Cross-field rules: what a provider cannot work without."""
+    row = conf.row
+    if not row.chat_supported:
+        return
+    if not conf.keys and not conf.keyless:
+        raise ConfigError(f"{path}.keys: at least one key is required")
+    for i, key in enumerate(conf.keys):
+        kp = f"{path}.keys[{i}]"
+        if row.name == "azure":
+            if not key.azure or not key.azure.get("endpoint"):
+                raise ConfigError(f"{kp}.azure_key_config.endpoint: is required for azure")
+            if not key.value:
+                raise ConfigError(f"{kp}.value: is required for azure")
+        elif row.name == "bedrock":
+            b = key.bedrock or {}
+            if not key.value and not (b.get("access_key") and b.get("secret_key")):
+                raise ConfigError(f"{kp}: bedrock needs a value (API key) or bedrock_key_config.access_key and secret_key")
+        elif row.name == "vertex":
+            v = key.vertex or {}
+            if not v.get("project_id"):
+                raise ConfigError(f"{kp}.vertex_key_config.project_id: is required for vertex")
+        elif not key.value and not conf.keyless:
+            raise ConfigError(f"{kp}.value: must not be empty")
+    if not conf.base_url and row.name not in ("azure",) and "{" not in row.base_url:
+        raise ConfigError(f"{path}.network_config.base_url: is required for {row.name}")
+
+
+_VK_KNOWN = {"id", "name", "value", "is_active", "provider_configs"}
+_VK_IGNORED = {"description", "team_id", "customer_id", "budget_id", "rate_limit_id", "budget", "rate_limit",
+               "mcp_configs", "created_at", "updated_at", "key_ids", "keys"}
+
+
+def _governance(raw, warnings) -> tuple[VirtualKey, ...]:
+    path = "governance"
+    raw = _obj(raw, path)
+    for k in raw:
+        if k != "virtual_keys":
+            warnings.append(f"{path}.{k} is not implemented yet and is ignored")
+    vks = raw.get("virtual_keys", [])
+    if not isinstance(vks, list):
+        raise ConfigError(f"{path}.virtual_keys: must be an array")
+    out = []
+    for i, vk in enumerate(vks):
+        vp = f"{path}.virtual_keys[{i}]"
+        vk = _obj(vk, vp)
+        _check_keys(vk, vp, _VK_KNOWN, _VK_IGNORED, warnings)
+        value = _str(vk.get("value", ""), f"{vp}.value")
+        if not value:
+            raise ConfigError(f"{vp}.value: must not be empty")
+        providers: dict[str, tuple[str, ...]] = {}
+        pcs = vk.get("provider_configs") or []
+        if not isinstance(pcs, list):
+            raise ConfigError(f"{vp}.provider_configs: must be an array")
+        for j, pc in enumerate(pcs):
+            pp = f"{vp}.provider_configs[{j}]"
+            pc = _obj(pc, pp)
+            _check_keys(pc, pp, {"provider", "allowed_models", "weight"},
+                        {"id", "budget", "rate_limit", "keys", "virtual_key_id"}, warnings)
+            providers[_str(pc.get("provider", ""), f"{pp}.provider")] = _str_list(pc.get("allowed_models") or [], f"{pp}.allowed_models")
+        out.append(VirtualKey(
+            id=_str(vk.get("id", ""), f"{vp}.id"),
+            name=_str(vk.get("name", ""), f"{vp}.name"),
+            value=value,
+            is_active=_bool(vk.get("is_active", True), f"{vp}.is_active"),
+            providers=providers,
+        ))
+    return tuple(out)
+
+
+def from_dict(data, *, environ: Mapping[str, str] | None = None, source: str = "dict") -> GatewayConfig:
+    """Validate a config mapping with the config-file schema."""
+    environ = os.environ if environ is None else environ
+    if not isinstance(data, dict):
+        raise ConfigError("$: the configuration must be a JSON object")
+    warnings: list[str] = []
+    for k in data:
+        if k in _TOP_IMPLEMENTED:
+            continue
+        if k in _TOP_IGNORED:
+            if k != "$schema":
+                warnings.append(f"{k} is not implemented yet and is ignored")
+            continue
+        raise ConfigError(f"{k}: unknown top-level section")
+    data = {k: resolve_env(v, k, environ) for k, v in data.items() if k in _TOP_IMPLEMENTED}
+    client = _client(data.get("client", {}), warnings)
+    providers_raw = _obj(data.get("providers", {}), "providers")
+    providers = {name: _provider(name, p, warnings) for name, p in providers_raw.items()}
+    virtual_keys = _governance(data.get("governance", {}), warnings)
+    return GatewayConfig(client, providers, virtual_keys, tuple(warnings), source)
+
+
+def from_file(path: str, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except OSError as exc:
+        raise ConfigError(f"$: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"$: {path} is not valid JSON: {exc}") from None
+    return from_dict(data, environ=environ, source=path)
+
+
+def _env_key(name: str, env: Mapping[str, str]) -> dict | None:
+    """Env-only mode (CONTRACT §3): one provider's config section from its conventional variables."""
+    row = ROWS[name]
+    if name == "azure":
+        if env.get("AZURE_OPENAI_API_KEY") and env.get("AZURE_OPENAI_ENDPOINT"):
+            azure = {"endpoint": env["AZURE_OPENAI_ENDPOINT"]}
+            if env.get("AZURE_OPENAI_API_VERSION"):
+                azure["api_version"] = env["AZURE_OPENAI_API_VERSION"]
+            return {"keys": [{"name": "env", "value": env["AZURE_OPENAI_API_KEY"], "azure_key_config": azure}]}
+        return None
+    if name == "bedrock":
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        if env.get("AWS_BEARER_TOKEN_BEDROCK"):
+            return {"keys": [{"name": "env", "value": env["AWS_BEARER_TOKEN_BEDROCK"],
+                              "bedrock_key_config": {"region": region}}]}
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            b = {"access_key": env["AWS_ACCESS_KEY_ID"], "secret_key": env["AWS_SECRET_ACCESS_KEY"], "region": region}
+            if env.get("AWS_SESSION_TOKEN"):
+                b["session_token"] = env["AWS_SESSION_TOKEN"]
+            return {"keys": [{"name": "env", "value": "", "bedrock_key_config": b}]}
+        return None
+    if name == "ollama":
+        return {"keys": [], "network_config": {"base_url": env.get("OLLAMA_BASE_URL", "http://localhost:11434")}}
+    if row.env_keys and env.get(row.env_keys[0]):
+        return {"keys": [{"name": "env", "value": env[row.env_keys[0]]}]}
+    return None
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    env = os.environ if environ is None else environ
+    providers = {}
+    for name in ROWS:
+        section = _env_key(name, env)
+        if section is not None:
+            providers[name] = section
+    return from_dict({"providers": providers}, environ=env, source="environment")
+
+
+def load(config=None, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """``config`` is a GatewayConfig, a path, a dict with the file schema, or None (BIFROST_CONFIG, else env)."""
+    env = os.environ if environ is None else environ
+    if isinstance(config, GatewayConfig):
+        return config
+    if isinstance(config, dict):
+        return from_dict(config, environ=env)
+    if isinstance(config, (str, os.PathLike)):
+        return from_file(os.fspath(config), environ=env)
+    if config is None:
+        path = env.get("BIFROST_CONFIG")
+        return from_file(path, environ=env) if path else from_environ(env)
+    raise TypeError("config must be a path, a dict, a GatewayConfig or None")

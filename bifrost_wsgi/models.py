@@ -1,0 +1,87 @@
+"""``GET /v1/models``: the ``provider/model`` ids this gateway can route.
+
+Ids come from the keys' ``models`` lists (and Azure/Bedrock ``deployments``). For an OpenAI-compatible
+provider with a key that allows every model, the upstream's own ``/models`` list is fetched (on demand,
+cached for five minutes, a failure logged and skipped) so the list stays useful without a model catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from . import auth, transport
+from .config import GatewayConfig, ProviderConfig
+from .errors import GatewayError
+from .providers.base import Key, Target, UpstreamRequest
+
+log = logging.getLogger("bifrost_wsgi.models")
+CACHE_SECONDS = 300.0
+
+
+class ModelLister:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self._cache: dict[str, tuple[float, list[dict]]] = {}
+        self._lock = threading.Lock()
+
+    def list(self, *, provider: str | None = None) -> list[dict]:
+        out: list[dict] = []
+        seen: set[str] = set()
+        for name, conf in self.config.providers.items():
+            if provider is not None and name != provider or not conf.row.chat_supported:
+                continue
+            for entry in self._for_provider(name, conf):
+                if entry["id"] not in seen:
+                    seen.add(entry["id"])
+                    out.append(entry)
+        return out
+
+    def _for_provider(self, name: str, conf: ProviderConfig) -> list[dict]:
+        entries = []
+        open_key = None
+        for key in conf.keys or (Key(),):
+            named = [m for m in key.models if m != "*"]
+            for sub in (key.azure, key.bedrock):
+                if sub and sub.get("deployments"):
+                    named.extend(sub["deployments"])
+            if not key.models or "*" in key.models:
+                open_key = open_key or key
+            entries.extend(_entry(name, m) for m in named)
+        if open_key is not None and conf.row.adapter == "openai_compat":
+            entries.extend(self._upstream(name, conf, open_key))
+        return entries
+
+    def _upstream(self, name: str, conf: ProviderConfig, key: Key) -> list[dict]:
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        url = conf.base_url + conf.row.chat_path.replace("chat/completions", "models")
+        target = Target(name, "", conf.base_url, key, conf.row, {})
+        req = auth.apply(UpstreamRequest("GET", url, {"Accept": "application/json"}, b""), target, time.time())
+        entries: list[dict] = []
+        try:
+            status, body = transport.get(url, headers=req.headers, timeout=min(conf.network.timeout, 10.0),
+                                         proxy=conf.proxy)
+            if status == 200:
+                data = json.loads(body)
+                items = data.get("data") if isinstance(data, dict) else data
+                for item in items or ():
+                    if isinstance(item, dict) and isinstance(item.get("id"), str):
+                        entries.append(_entry(name, item["id"], item.get("created"), item.get("owned_by")))
+            else:
+                log.warning("listing models of %s: upstream answered %d", name, status)
+        except (GatewayError, ValueError, AttributeError) as exc:
+            log.warning("listing models of %s failed: %s", name, exc)
+        with self._lock:
+            self._cache[name] = (now, entries)
+        return entries
+
+
+def _entry(provider: str, model: str, created=None, owned_by=None) -> dict:
+    entry = {"id": f"{provider}/{model}", "object": "model", "owned_by": owned_by if isinstance(owned_by, str) else provider}
+    entry["created"] = created if isinstance(created, int) else 0
+    return entry

@@ -1,0 +1,104 @@
+"""The adapter interface every provider module implements, and the values that cross it.
+
+Adapters are pure translation: a ``ChatRequest`` and a ``Target`` in, an ``UpstreamRequest`` out; upstream
+bytes in, OpenAI-shaped dicts out. They never do I/O, never log, and never see another provider's key.
+Credentials are applied afterwards by ``auth.py``, so golden fixtures of built requests hold no secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Protocol
+
+from ..schema import ChatRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One configured credential of a provider (Bifrost ``keys[]``)."""
+
+    name: str = ""
+    value: str = ""
+    models: tuple[str, ...] = ()
+    weight: float = 1.0
+    azure: Mapping[str, Any] | None = None  # endpoint, deployments, api_version
+    bedrock: Mapping[str, Any] | None = None  # access_key, secret_key, session_token, region, arn, deployments
+    vertex: Mapping[str, Any] | None = None  # project_id, region, auth_credentials
+
+    def allows(self, model: str) -> bool:
+        if self.models and "*" not in self.models and model not in self.models:
+            return False
+        deployments = (self.azure or self.bedrock or {}).get("deployments") if (self.azure or self.bedrock) else None
+        if self.azure is not None and deployments:
+            return model in deployments
+        return True
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"Key(name={self.name!r}, models={self.models!r}, weight={self.weight})"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: the provider row, the provider-native model name and the chosen key."""
+
+    provider: str  # the name the client used (a custom provider's own name)
+    model: str  # provider-native model name: everything after the first "/"
+    base_url: str  # without trailing slash
+    key: Key
+    row: Any  # registry.ProviderRow
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class StreamTranslator(Protocol):
+    """Turns upstream stream events into OpenAI ``chat.completion.chunk`` dicts.
+
+    ``feed`` returns zero or more chunk dicts (without ``extra_fields``; the core adds them, strips usage and
+    finish_reason from intermediate chunks and sends one final chunk). It raises a ``ProviderError`` for an
+    in-band error event. ``finished`` becomes true once the answer is complete (a terminal event or a
+    finish reason was seen), ``done`` once nothing more will come and reading can stop.
+    """
+
+    finished: bool
+    done: bool
+
+    def feed(self, event: Any) -> list[dict]: ...
+
+
+class Adapter(Protocol):
+    #: "sse" or "aws-eventstream": which decoder turns the upstream bytes into events
+    framing: str
+
+    def build_request(self, req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> UpstreamRequest: ...
+
+    def parse_response(self, body: bytes, target: Target) -> dict: ...
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target) -> Exception: ...
+
+    def new_stream(self, req: ChatRequest, target: Target) -> StreamTranslator: ...
+
+
+def drop_nulls(value):
+    """A copy of a JSON value without null members (CONTRACT §6: fields without a value are omitted)."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+def iter_text_parts(content) -> Iterable[str]:
+    """The text of a message content (a string, or the text parts of a part list)."""
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for part in content:
+            if part.get("type") == "text":
+                yield part.get("text", "")

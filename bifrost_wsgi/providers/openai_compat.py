@@ -1,0 +1,148 @@
+"""The one adapter for every OpenAI-compatible provider row (openai, groq, mistral, xai, ollama, …).
+
+The request body is the validated client body with the provider-native model; the answer is already in
+the OpenAI shape and only loses its nulls. Differences between rows are data on the row
+(``max_tokens_field``, ``reasoning_object``), not code here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from ..errors import UpstreamProtocolError, provider_error
+from ..sse import Event
+from .base import ChatRequest, Target, UpstreamRequest, drop_nulls
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> dict:
+    row = target.row
+    body: dict = {"model": target.model, "messages": [m.raw for m in req.messages]}
+    params = req.params
+    if params:
+        body.update(params)
+        tokens = body.pop("max_completion_tokens", None)
+        if tokens is not None:
+            body[row.max_tokens_field] = tokens
+        reasoning = body.pop("reasoning", None)
+        if reasoning is not None:
+            if row.reasoning_object:
+                body["reasoning"] = reasoning
+            elif "effort" in reasoning:
+                body["reasoning_effort"] = reasoning["effort"]
+    if stream:
+        body["stream"] = True
+        # usage is always asked for; the client only sees it on the final chunk (CONTRACT §7)
+        body["stream_options"] = {**params.get("stream_options", {}), "include_usage": True}
+    if passthrough and req.extra:
+        for k, v in req.extra.items():
+            body.setdefault(k, v)
+    return body
+
+
+class OpenAICompatAdapter:
+    framing = "sse"
+
+    def url(self, target: Target, *, stream: bool) -> str:
+        return target.base_url + target.row.chat_path
+
+    def build_request(self, req: ChatRequest, target: Target, *, stream: bool, passthrough: bool = False) -> UpstreamRequest:
+        body = build_body(req, target, stream=stream, passthrough=passthrough)
+        return UpstreamRequest("POST", self.url(target, stream=stream),
+                               dict(_SSE_HEADERS if stream else _JSON_HEADERS), _dumps(body).encode())
+
+    def parse_response(self, body: bytes, target: Target) -> dict:
+        data = _json_object(body)
+        if "error" in data and "choices" not in data:
+            raise parse_error_body(200, data)
+        if not isinstance(data.get("choices"), list):
+            raise UpstreamProtocolError("upstream answer has no choices")
+        return drop_nulls(data)
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return parse_error_body(status, data)
+        text = body.decode("utf-8", "replace").strip()[:1000]
+        return provider_error(status, text or f"upstream returned status {status}")
+
+    def new_stream(self, req: ChatRequest, target: Target) -> "OpenAIStream":
+        return OpenAIStream()
+
+
+def parse_error_body(status: int, data: dict):
+    """OpenAI's ``{"error": {"message", "type", "code", "param"}}`` (also a bare message or a string error)."""
+    err = data.get("error", data)
+    if isinstance(err, str):
+        return provider_error(status, err)
+    if not isinstance(err, dict):
+        return provider_error(status, json.dumps(data)[:1000])
+    message = err.get("message") or data.get("message") or data.get("detail") or ""
+    if not isinstance(message, str):
+        message = json.dumps(message)
+    etype = err.get("type")
+    return provider_error(status, message, type=etype if isinstance(etype, str) else None,
+                          code=err.get("code"), param=err.get("param"))
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
+    return data
+
+
+class OpenAIStream:
+    """OpenAI chunks pass through; a chunk with ``error`` is an in-band error; ``[DONE]`` ends it."""
+
+    __slots__ = ("finished", "done", "malformed")
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.done = False
+        self.malformed = 0
+
+    def feed(self, event: Event) -> list[dict]:
+        data = event.data
+        if data == "[DONE]":
+            self.done = True
+            self.finished = True
+            return []
+        if not data:
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            self.malformed += 1
+            return []
+        if not isinstance(chunk, dict):
+            self.malformed += 1
+            return []
+        if "error" in chunk and not chunk.get("choices"):
+            err = chunk["error"]
+            status = 500
+            if isinstance(err, dict):
+                for k in ("status", "code", "status_code"):
+                    if isinstance(err.get(k), int) and 400 <= err[k] <= 599:
+                        status = err[k]
+                        break
+            raise parse_error_body(status, chunk)
+        if event.event == "error":
+            raise parse_error_body(500, chunk)
+        for choice in chunk.get("choices") or ():
+            if choice.get("finish_reason"):
+                self.finished = True
+        return [chunk]
+
+
+ADAPTER = OpenAICompatAdapter()

@@ -1,0 +1,61 @@
+"""The output wire shape: the one place that knows what a completion and a chunk look like to the client."""
+
+from __future__ import annotations
+
+# Every finish reason the client sees is one of the four OpenAI values (CONTRACT §6).
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+    "eos": "stop",
+    "eos_token": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_length": "length",
+    "tool_use": "tool_calls",
+    "safety": "content_filter",
+}
+
+
+def finish_reason(value) -> str:
+    if not value:
+        return "stop"
+    return FINISH_REASONS.get(str(value).lower(), "stop")
+
+
+def completion(result: dict, *, provider: str, model_requested: str, latency_ms: int) -> dict:
+    """Finish an adapter's chat.completion dict for the client: normalised finish reasons, extra_fields."""
+    result.setdefault("object", "chat.completion")
+    for choice in result.get("choices") or ():
+        choice["finish_reason"] = finish_reason(choice.get("finish_reason"))
+        msg = choice.get("message")
+        if isinstance(msg, dict):
+            msg.setdefault("role", "assistant")
+    result["extra_fields"] = {
+        "request_type": "chat_completion",
+        "provider": provider,
+        "model_requested": model_requested,
+        "latency": latency_ms,
+    }
+    return result
+
+
+def final_chunk(*, chunk_id: str, created: int, model: str, finish: dict[int, str], usage: dict | None,
+                system_fingerprint: str | None = None) -> dict:
+    """The closing chunk: empty delta, the final finish_reason per choice, and the usage."""
+    chunk = {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": i, "delta": {}, "finish_reason": fr} for i, fr in sorted(finish.items())]
+        or [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
+    if system_fingerprint:
+        chunk["system_fingerprint"] = system_fingerprint
+    if usage:
+        chunk["usage"] = usage
+    return chunk

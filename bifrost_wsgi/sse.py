@@ -1,0 +1,126 @@
+"""Server-sent events: an incremental decoder for upstream bytes and the encoder for what we send.
+
+The decoder splits lines on CR, LF and CRLF itself, across chunk boundaries (a CR at the end of one chunk
+and the LF at the start of the next are one line end). ``requests.iter_lines`` gets that case wrong
+(psf/requests#3980) and ``str.splitlines`` also splits on U+2028, so neither is used. Field handling
+follows the WHATWG event-stream rules: ``data`` lines join with "\\n", one space after the colon is
+stripped, comment lines (leading ":") are ignored, a blank line dispatches the event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from .errors import UpstreamProtocolError
+
+#: one SSE line may not grow beyond this (a runaway upstream must not exhaust memory)
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Event:
+    data: str
+    event: str = ""
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Feed it byte chunks as they arrive; it returns the events each chunk completes."""
+
+    __slots__ = ("_buf", "_skip_lf", "_data", "_event", "_id", "_has_data", "_first")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF belongs to that line end
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._first = True
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._skip_lf = False
+        buf = self._buf + chunk if self._buf else chunk
+        events: list[Event] = []
+        start = 0
+        n = len(buf)
+        while start < n:
+            cr = buf.find(b"\r", start)
+            lf = buf.find(b"\n", start)
+            if cr < 0 and lf < 0:
+                break
+            if cr < 0 or (0 <= lf < cr):
+                end, nxt = lf, lf + 1
+            elif cr == n - 1:
+                end, nxt = cr, n
+                self._skip_lf = True
+            else:
+                end = cr
+                nxt = cr + 2 if buf[cr + 1:cr + 2] == b"\n" else cr + 1
+            ev = self._line(buf[start:end])
+            if ev is not None:
+                events.append(ev)
+            start = nxt
+        self._buf = buf[start:]
+        if len(self._buf) > MAX_LINE_BYTES:
+            raise UpstreamProtocolError("upstream sent an SSE line larger than the limit")
+        return events
+
+    def close(self) -> list[Event]:
+        """End of input. A last line without its terminator still counts, and an event that lacks only its
+        blank line is dispatched (leniency for upstreams that close right after ``data: [DONE]\n``); a cut
+        JSON payload then fails to parse and is treated as malformed by the translator."""
+        if self._buf:
+            self._line(self._buf)
+            self._buf = b""
+        ev = self._line(b"")
+        return [ev] if ev is not None else []
+
+    def _line(self, raw: bytes) -> Event | None:
+        if self._first:
+            self._first = False
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        if not raw:
+            if not self._data and not self._event:
+                return None
+            ev = Event("\n".join(self._data), self._event, self._id)
+            self._data = []
+            self._event = ""
+            return ev
+        if raw[:1] == b":":
+            return None
+        line = raw.decode("utf-8", "replace")
+        name, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        return None
+
+
+def decode(chunks: Iterable[bytes]) -> Iterator[Event]:
+    """Events from an iterable of byte chunks."""
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        if chunk:
+            yield from decoder.feed(chunk)
+    yield from decoder.close()
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+DONE = b"data: [DONE]\n\n"
+
+
+def encode(obj) -> bytes:
+    """One ``data:`` event with compact JSON. json never emits a raw CR/LF inside a string."""
+    return b"data: " + _dumps(obj).encode() + b"\n\n"

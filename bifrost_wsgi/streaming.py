@@ -1,0 +1,286 @@
+"""Streaming responses: open the upstream stream, peek the first content, then relay it as a WSGI iterable.
+
+The upstream call and the first content chunk happen before ``start_response`` (bottle's ``_cast`` move),
+so anything that fails early is an ordinary JSON error and retries and fallbacks still apply. After the
+first byte a failure is one in-band ``data:`` event holding the error envelope, then ``[DONE]``; a cut
+stream is never presented as a finished answer. ``StreamBody`` is a class with an idempotent ``close()``
+because that is the only disconnect signal WSGI gives (gunicorn calls it when a write fails), and a
+generator closed before it started would never run its ``finally``.
+
+Every chunk is normalised in one place (``Relay.prepare``): nulls dropped, usage and finish_reason taken
+off intermediate chunks and delivered once on the final chunk, ``extra_fields`` added.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from . import errors as E, policy, shapes
+from .providers.base import drop_nulls
+from .schema import ChatRequest, Message
+from .sse import DONE, encode
+
+log = logging.getLogger("bifrost_wsgi.streaming")
+
+CHAT_STREAM = "chat_completion_stream"
+_CONTENT_KEYS = ("content", "tool_calls", "reasoning", "reasoning_details", "refusal", "audio", "function_call")
+
+
+class Opened:
+    """An upstream stream whose first content has been read (or that completed before any content)."""
+
+    __slots__ = ("rt", "target", "resp", "events", "translator", "pending", "release", "circuit")
+
+    def __init__(self, rt, target, resp, events, translator, pending, release, circuit) -> None:
+        self.rt, self.target, self.resp, self.events = rt, target, resp, events
+        self.translator, self.pending, self.release, self.circuit = translator, pending, release, circuit
+
+    def close(self) -> None:
+        self.resp.close()
+        rel, self.release = self.release, None
+        if rel is not None:
+            rel()
+
+
+class Relay:
+    """Per-response chunk state: what has been sent, the pending finish reasons and usage."""
+
+    __slots__ = ("provider", "model_requested", "index", "last", "usage", "finish", "id", "model", "created",
+                 "fingerprint", "text", "tool_calls_sent", "malformed", "chunks_sent", "completion_tokens_seen")
+
+    def __init__(self, started: float) -> None:
+        self.provider = ""
+        self.model_requested = ""
+        self.index = 0
+        self.last = started
+        self.usage: dict | None = None
+        self.finish: dict[int, str] = {}
+        self.id = ""
+        self.model = ""
+        self.created = int(time.time())
+        self.fingerprint = None
+        self.text = ""  # content already sent: what a resumed fallback must continue from
+        self.tool_calls_sent = False
+        self.malformed = 0
+
+    def prepare(self, chunk: dict) -> dict | None:
+        """Normalise one upstream chunk; None when nothing is left to send on its own."""
+        chunk = drop_nulls(chunk)
+        usage = chunk.pop("usage", None)
+        if usage:
+            self.usage = usage
+        if chunk.get("id") and not self.id:
+            self.id = chunk["id"]
+        if chunk.get("model"):
+            self.model = chunk["model"]
+        if chunk.get("created") and isinstance(chunk["created"], int):
+            self.created = chunk["created"]
+        if chunk.get("system_fingerprint"):
+            self.fingerprint = chunk["system_fingerprint"]
+        keep = []
+        for choice in chunk.get("choices") or ():
+            fr = choice.pop("finish_reason", None)
+            if fr:
+                self.finish[choice.get("index", 0)] = shapes.finish_reason(fr)
+            delta = choice.get("delta")
+            if not delta and not choice.get("logprobs"):
+                continue
+            if delta:
+                text = delta.get("content")
+                if isinstance(text, str):
+                    self.text += text
+                if delta.get("tool_calls"):
+                    self.tool_calls_sent = True
+            keep.append(choice)
+        if not keep:
+            return None
+        chunk["choices"] = keep
+        chunk["object"] = "chat.completion.chunk"
+        return chunk
+
+    def stamp(self, chunk: dict) -> bytes:
+        now = time.monotonic()
+        chunk["extra_fields"] = {
+            "request_type": CHAT_STREAM,
+            "provider": self.provider,
+            "model_requested": self.model_requested,
+            "chunk_index": self.index,
+            "latency": int((now - self.last) * 1000),
+        }
+        self.index += 1
+        self.last = now
+        return encode(chunk)
+
+    def closing(self) -> dict:
+        return shapes.final_chunk(chunk_id=self.id or "chatcmpl-bifrost", created=self.created,
+                                  model=self.model or self.model_requested, finish=self.finish or {0: "stop"},
+                                  usage=self.usage, system_fingerprint=self.fingerprint)
+
+
+def _has_content(chunk: dict) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        for k in _CONTENT_KEYS:
+            if delta.get(k):
+                return True
+    return False
+
+
+def open_stream(dispatcher, req: ChatRequest, ctx, *, start: int = 0, targets=None, relay: Relay | None = None,
+                prefill: str = ""):
+    """Open the first target that yields content; return the ``StreamBody`` to hand to the server."""
+    relay = relay or Relay(ctx.started)
+    decoder_for = dispatcher.decoder
+
+    def attempt(rt, target, treq: ChatRequest, timeout: float, circuit):
+        net = rt.conf.network
+        if prefill:
+            treq = with_prefill(treq, prefill)
+        upreq = dispatcher.prepare(rt, target, treq, ctx, stream=True)
+        rt.slots.acquire(timeout)
+        released = False
+
+        def release():
+            nonlocal released
+            if not released:
+                released = True
+                rt.slots.release()
+
+        resp = None
+        try:
+            ttft_deadline = time.monotonic() + min(net.first_token_timeout, max(ctx.remaining(), 0.001))
+            resp = dispatcher.send(rt, target, upreq, min(timeout, net.first_token_timeout), stream=True)
+            translator = rt.adapter.new_stream(treq, target)
+            events = iter(decoder_for(rt.adapter.framing)(resp.iter_bytes()))
+            pending: list[dict] = []
+            relay.provider, relay.model_requested = target.provider, target.model
+            while not translator.done:
+                left = ttft_deadline - time.monotonic()
+                if left <= 0:
+                    raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds")
+                resp.set_read_timeout(left)
+                try:
+                    event = next(events)
+                except StopIteration:
+                    break
+                except E.UpstreamTimeout:
+                    raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds") from None
+                got = translator.feed(event)
+                if got:
+                    pending.extend(got)
+                    if any(_has_content(c) for c in got):
+                        break
+            if not translator.finished and not any(_has_content(c) for c in pending):
+                raise E.UpstreamProtocolError("upstream stream ended before any content")
+            resp.set_read_timeout(net.stream_idle_timeout)
+            return Opened(rt, target, resp, events, translator, pending, release, circuit)
+        except BaseException:
+            if resp is not None:
+                resp.close()
+            release()
+            raise
+
+    index, opened = dispatcher.run(req, ctx, attempt, request_type=CHAT_STREAM, start=start, targets=targets)
+    return StreamBody(dispatcher, req, ctx, opened, index, relay)
+
+
+def with_prefill(req: ChatRequest, text: str) -> ChatRequest:
+    """The request with the answer so far as a trailing assistant message, for a resumed fallback."""
+    msg = Message.from_valid({"role": "assistant", "content": text})
+    return ChatRequest(req.provider, req.model, [*req.messages, msg], req.params, req.fallbacks, req.stream, req.extra)
+
+
+class StreamBody:
+    """The WSGI iterable of a streamed answer. ``close()`` releases the upstream connection at once."""
+
+    def __init__(self, dispatcher, req: ChatRequest, ctx, opened: Opened, index: int, relay: Relay) -> None:
+        self.dispatcher = dispatcher
+        self.req = req
+        self.ctx = ctx
+        self.opened = opened
+        self.index = index
+        self.relay = relay
+        self.closed = False
+        self.completed = False
+        self.error: E.GatewayError | None = None
+
+    @property
+    def target(self):
+        return self.opened.target
+
+    def __iter__(self):
+        relay = self.relay
+        try:
+            while True:
+                opened = self.opened
+                try:
+                    for chunk in opened.pending:
+                        out = relay.prepare(chunk)
+                        if out is not None:
+                            yield relay.stamp(out)
+                    opened.pending = []
+                    translator = opened.translator
+                    while not translator.done:
+                        try:
+                            event = next(opened.events)
+                        except StopIteration:
+                            break
+                        for chunk in translator.feed(event):
+                            out = relay.prepare(chunk)
+                            if out is not None:
+                                yield relay.stamp(out)
+                    if not translator.finished:
+                        raise E.UpstreamProtocolError("upstream stream ended before the answer was complete")
+                except E.GatewayError as err:
+                    err.attach(provider=opened.target.provider, model=opened.target.model, request_type=CHAT_STREAM)
+                    opened.close()
+                    resumed = self._resume(err)
+                    if resumed is None:
+                        self.error = err
+                        log.info("request %s: stream from %s/%s failed after %d chunks: %s", self.ctx.request_id,
+                                 opened.target.provider, opened.target.model, relay.index, err.message)
+                        yield encode(err.to_dict())
+                        yield DONE
+                        return
+                    continue
+                malformed = getattr(opened.translator, "malformed", 0)
+                if malformed:
+                    log.warning("request %s: skipped %d malformed upstream events", self.ctx.request_id, malformed)
+                self.completed = True
+                yield relay.stamp(relay.closing())
+                yield DONE
+                self._drain()
+                return
+        finally:
+            self.close()
+
+    def _resume(self, err: E.GatewayError):
+        """Mid-stream failover (``client.stream_failover: "resume"``): continue on the next target."""
+        if self.dispatcher.config.client.stream_failover != "resume" or not policy.decide(err).fallback:
+            return None
+        from .resume import resume
+
+        return resume(self, err)
+
+    def _drain(self) -> None:
+        """Read what little is left after the terminal event so the connection can go back to the pool."""
+        opened = self.opened
+        try:
+            opened.resp.set_read_timeout(0.05)
+            for _ in opened.events:
+                pass
+        except Exception:  # noqa: BLE001 - best effort; close() discards the connection otherwise
+            pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        opened = self.opened
+        try:
+            opened.close()
+        finally:
+            if not self.completed and self.error is None:
+                log.info("request %s: client went away after %d chunks; upstream closed", self.ctx.request_id,
+                         self.relay.index)

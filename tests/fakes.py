@@ -1,0 +1,211 @@
+"""A scriptable fake upstream: a stdlib HTTP server on 127.0.0.1, port 0, that answers with whatever the
+test scripts (JSON, SSE bytes in chunks with delays, raw faults) and records every request it receives."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    json: object = None
+    body: bytes | None = None
+    headers: dict = field(default_factory=dict)
+    # streaming: each item is bytes, or a float meaning "sleep this many seconds"
+    chunks: list | None = None
+    content_type: str | None = None
+    delay: float = 0.0  # before the status line
+    # faults: "reset" (RST before answering), "hang" (accept, never answer), "close" (close without answer),
+    # "truncate" (end a chunked body without its terminating chunk)
+    fault: str | None = None
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+    at: float
+
+    @property
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+def sse(*events, done: bool = True, sep: bytes = b"\n") -> list[bytes]:
+    """SSE byte chunks: dicts become ``data: <json>``; bytes pass as they are."""
+    out = []
+    for ev in events:
+        if isinstance(ev, (bytes, float, int)) and not isinstance(ev, bool):
+            out.append(ev if isinstance(ev, bytes) else float(ev))
+        else:
+            out.append(b"data: " + json.dumps(ev).encode() + sep + sep)
+    if done:
+        out.append(b"data: [DONE]" + sep + sep)
+    return out
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.replies: list[Reply] = []
+        self.handler: Callable[[Recorded], Reply] | None = None
+        self.default = Reply(status=500, json={"error": {"message": "fake upstream: nothing scripted"}})
+        self.disconnects = 0  # times a client went away while we were still writing
+        self.finished_streams = 0
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next(self, rec: Recorded) -> Reply:
+        with self._lock:
+            self.requests.append(rec)
+            if self.handler is not None:
+                return self.handler(rec)
+            if self.replies:
+                return self.replies.pop(0)
+            return self.default
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                rec = Recorded(self.command, parts.path, parse_qs(parts.query),
+                               {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                reply = fake._next(rec)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.fault == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if reply.fault == "close":
+                    self.close_connection = True
+                    return
+                if reply.fault == "hang":
+                    time.sleep(60)
+                    self.close_connection = True
+                    return
+                try:
+                    self._reply(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    with fake._lock:
+                        fake.disconnects += 1
+                    self.close_connection = True
+
+            do_POST = do_GET = _serve
+
+            def _reply(self, reply: Reply):
+                self.send_response(reply.status)
+                if reply.chunks is not None:
+                    self.send_header("Content-Type", reply.content_type or "text/event-stream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.flush()
+                    for item in reply.chunks:
+                        if isinstance(item, float):
+                            time.sleep(item)
+                            continue
+                        if not item:
+                            continue
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
+                        self.wfile.flush()
+                    if reply.fault == "truncate":
+                        self.close_connection = True
+                        return
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                    with fake._lock:
+                        fake.finished_streams += 1
+                    return
+                if reply.json is not None:
+                    data = json.dumps(reply.json).encode()
+                    ctype = "application/json"
+                else:
+                    data = reply.body or b""
+                    ctype = reply.content_type or "application/json"
+                self.send_header("Content-Type", reply.content_type or ctype)
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+
+        return Handler
+
+
+def chat_completion(content: str = "Hello!", *, model: str = "gpt-4o-mini", finish_reason: str = "stop",
+                    usage: dict | None = None, tool_calls: list | None = None) -> dict:
+    """An OpenAI chat.completion body as api.openai.com sends it (nulls included)."""
+    message = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+        message["content"] = None
+    return {
+        "id": "chatcmpl-abc123",
+        "object": "chat.completion",
+        "created": 1730000000,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": usage or {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
+                           "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                           "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                                         "accepted_prediction_tokens": 0,
+                                                         "rejected_prediction_tokens": 0}},
+        "service_tier": "default",
+        "system_fingerprint": "fp_test",
+    }
+
+
+def openai_chunks(*texts: str, model: str = "gpt-4o-mini", finish_reason: str = "stop", usage: bool = True) -> list[dict]:
+    """OpenAI streaming chunks for the given text pieces, as the API sends them with include_usage."""
+    base = {"id": "chatcmpl-str1", "object": "chat.completion.chunk", "created": 1730000000, "model": model,
+            "system_fingerprint": "fp_test"}
+    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
+                                 "logprobs": None, "finish_reason": None}], "usage": None}]
+    for t in texts:
+        out.append({**base, "choices": [{"index": 0, "delta": {"content": t}, "logprobs": None,
+                                         "finish_reason": None}], "usage": None})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}],
+                "usage": None})
+    if usage:
+        out.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": len(texts),
+                                                     "total_tokens": 9 + len(texts)}})
+    return out

@@ -35,6 +35,10 @@ class Gateway:
             "/health": {"GET": self.health, "HEAD": self.health},
         }
         self.body_limit = config.client.max_request_body_bytes
+        # objects with request_started(ctx) / request_finished(ctx): access log, metrics
+        self.observers: list = []
+        # gateway authentication (virtual keys); None when no virtual key is configured
+        self.governance = None
         self.deadline = config.client.request_deadline
 
     def __call__(self, environ, start_response):
@@ -87,26 +91,52 @@ class Gateway:
                                  [("x-request-id", request_id)])
 
     def chat_completions(self, environ, start_response, request_id):
-        body = web.read_body(environ, self.body_limit)
-        req = schema.parse_request(web.parse_json(body))
-        request_type = CHAT_STREAM if req.stream else CHAT
+        ctx = RequestContext(request_id=request_id, deadline=time.monotonic() + self.deadline,
+                             route=environ.get("PATH_INFO", ""))
+        for obs in self.observers:
+            obs.request_started(ctx)
+        streaming = False
         try:
-            ctx = RequestContext(
-                request_id=request_id,
-                deadline=time.monotonic() + self.deadline,
-                passthrough=environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE,
-                extra_headers=forwarded_headers(environ),
-            )
-            if req.stream:
-                stream = self.dispatcher.open_stream(req, ctx)
-                start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", request_id)])
-                return stream
-            result = self.dispatcher.complete(req, ctx)
-        except E.ClientError as err:
-            if not err.provider:
-                err.attach(provider=req.provider, model=req.model, request_type=request_type)
+            body = web.read_body(environ, self.body_limit)
+            req = schema.parse_request(web.parse_json(body))
+            ctx.stream = req.stream
+            ctx.provider, ctx.model = req.provider, req.model
+            request_type = CHAT_STREAM if req.stream else CHAT
+            try:
+                if self.governance is not None:
+                    ctx.virtual_key = self.governance.authorize(environ, req)
+                ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
+                ctx.extra_headers = forwarded_headers(environ)
+                if req.stream:
+                    stream = self.dispatcher.open_stream(req, ctx)
+                    stream.on_close = self._finished
+                    streaming = True
+                    ctx.status = 200
+                    start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", request_id)])
+                    return stream
+                result = self.dispatcher.complete(req, ctx)
+            except E.ClientError as err:
+                if not err.provider:
+                    err.attach(provider=req.provider, model=req.model, request_type=request_type)
+                raise
+            ctx.status = 200
+            return web.json_response(start_response, 200, result, [("x-request-id", request_id)])
+        except E.GatewayError as err:
+            ctx.status, ctx.error_type = err.status, err.type
             raise
-        return web.json_response(start_response, 200, result, [("x-request-id", request_id)])
+        except Exception:
+            ctx.status, ctx.error_type = 500, "internal_error"
+            raise
+        finally:
+            if not streaming:
+                self._finished(ctx)
+
+    def _finished(self, ctx: RequestContext) -> None:
+        for obs in self.observers:
+            try:
+                obs.request_finished(ctx)
+            except Exception:  # noqa: BLE001 - an observer must never break a response
+                log.exception("observer %r failed", obs)
 
 
 def forwarded_headers(environ) -> dict:

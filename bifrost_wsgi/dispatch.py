@@ -42,10 +42,21 @@ class RequestContext:
     passthrough: bool = False
     extra_headers: dict = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
-    # filled as the request runs, read by logs and metrics
+    route: str = ""
+    stream: bool = False
+    # filled as the request runs; read by observers (logs, metrics) when it finishes
+    provider: str = ""  # the target that answered (or failed last)
+    model: str = ""
+    status: int = 0
+    error_type: str = ""
     attempts: int = 0
     retries: int = 0
     fallback_index: int = 0
+    ttft: float | None = None  # seconds from start to the first content sent (streams)
+    usage: dict | None = None
+    chunks: int = 0
+    client_disconnected: bool = False
+    virtual_key: str = ""  # id or name of the virtual key used, never its value
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -74,10 +85,6 @@ class Dispatcher:
         self._decoders: dict[str, Callable] = {}
 
     # --- target resolution ----------------------------------------------------------------------
-
-    def check_routable(self, provider: str, model: str) -> None:
-        """Raise the client error for a target that can never be served (CONTRACT §5 step 5)."""
-        self.resolve(provider, model)
 
     def resolve(self, provider: str, model: str) -> tuple[Runtime, Target]:
         rt = self.providers.get(provider)
@@ -135,6 +142,7 @@ class Dispatcher:
         for index in range(start, len(targets)):
             provider, model = targets[index]
             ctx.fallback_index = index
+            ctx.provider, ctx.model = provider, model
             if index > start:
                 log.info("request %s: falling back to %s/%s (fallback %d) after %s", ctx.request_id,
                          provider, model, index, _describe(last_error))
@@ -239,6 +247,7 @@ class Dispatcher:
             finally:
                 rt.slots.release()
             result = rt.adapter.parse_response(body, target)
+            ctx.usage = result.get("usage")
             return shapes.completion(result, provider=target.provider, model_requested=target.model,
                                      latency_ms=latency)
 

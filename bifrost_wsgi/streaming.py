@@ -47,7 +47,7 @@ class Relay:
     """Per-response chunk state: what has been sent, the pending finish reasons and usage."""
 
     __slots__ = ("provider", "model_requested", "index", "last", "usage", "finish", "id", "model", "created",
-                 "fingerprint", "text", "tool_calls_sent", "malformed", "chunks_sent", "completion_tokens_seen")
+                 "fingerprint", "text", "tool_calls_sent", "first_at")
 
     def __init__(self, started: float) -> None:
         self.provider = ""
@@ -62,7 +62,7 @@ class Relay:
         self.fingerprint = None
         self.text = ""  # content already sent: what a resumed fallback must continue from
         self.tool_calls_sent = False
-        self.malformed = 0
+        self.first_at: float | None = None
 
     def prepare(self, chunk: dict) -> dict | None:
         """Normalise one upstream chunk; None when nothing is left to send on its own."""
@@ -101,6 +101,8 @@ class Relay:
 
     def stamp(self, chunk: dict) -> bytes:
         now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
         chunk["extra_fields"] = {
             "request_type": CHAT_STREAM,
             "provider": self.provider,
@@ -204,6 +206,7 @@ class StreamBody:
         self.closed = False
         self.completed = False
         self.error: E.GatewayError | None = None
+        self.on_close = None  # called once with the RequestContext when the response is over
 
     @property
     def target(self):
@@ -277,10 +280,19 @@ class StreamBody:
         if self.closed:
             return
         self.closed = True
-        opened = self.opened
+        opened, ctx, relay = self.opened, self.ctx, self.relay
         try:
             opened.close()
         finally:
-            if not self.completed and self.error is None:
-                log.info("request %s: client went away after %d chunks; upstream closed", self.ctx.request_id,
-                         self.relay.index)
+            ctx.chunks = relay.index
+            ctx.usage = relay.usage
+            if relay.first_at is not None:
+                ctx.ttft = relay.first_at - ctx.started
+            if self.error is not None:
+                ctx.status, ctx.error_type = self.error.status, self.error.type
+            elif not self.completed:
+                ctx.client_disconnected = True
+                log.info("request %s: client went away after %d chunks; upstream closed", ctx.request_id,
+                         relay.index)
+            if self.on_close is not None:
+                self.on_close(ctx)

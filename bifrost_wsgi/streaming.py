@@ -86,6 +86,10 @@ class Relay:
             delta = choice.get("delta")
             if not delta and not choice.get("logprobs"):
                 continue
+            if delta and self.index and "role" in delta:
+                del delta["role"]
+                if not delta and not choice.get("logprobs"):
+                    continue
             if delta:
                 text = delta.get("content")
                 if isinstance(text, str):
@@ -129,10 +133,20 @@ def _has_content(chunk: dict) -> bool:
     return False
 
 
-def open_stream(dispatcher, req: ChatRequest, ctx, *, start: int = 0, targets=None, relay: Relay | None = None,
-                prefill: str = ""):
+def open_stream(dispatcher, req: ChatRequest, ctx):
     """Open the first target that yields content; return the ``StreamBody`` to hand to the server."""
-    relay = relay or Relay(ctx.started)
+    relay = Relay(ctx.started)
+    index, opened = open_upstream(dispatcher, req, ctx, relay)
+    return StreamBody(dispatcher, req, ctx, opened, index, relay)
+
+
+def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int = 0, targets=None,
+                  prefill: str = "", skip_prefix: str = ""):
+    """Try targets in order until one streams content; return ``(index, Opened)``.
+
+    ``prefill`` asks the target to continue an answer already partly sent; ``skip_prefix`` instead expects
+    a fresh answer that must begin with that text, which is swallowed (see resume.py).
+    """
     decoder_for = dispatcher.decoder
 
     def attempt(rt, target, treq: ChatRequest, timeout: float, circuit):
@@ -154,6 +168,10 @@ def open_stream(dispatcher, req: ChatRequest, ctx, *, start: int = 0, targets=No
             ttft_deadline = time.monotonic() + min(net.first_token_timeout, max(ctx.remaining(), 0.001))
             resp = dispatcher.send(rt, target, upreq, min(timeout, net.first_token_timeout), stream=True)
             translator = rt.adapter.new_stream(treq, target)
+            if skip_prefix:
+                from .resume import PrefixSkipper
+
+                translator = PrefixSkipper(translator, skip_prefix)
             events = iter(decoder_for(rt.adapter.framing)(resp.iter_bytes()))
             pending: list[dict] = []
             relay.provider, relay.model_requested = target.provider, target.model
@@ -183,8 +201,7 @@ def open_stream(dispatcher, req: ChatRequest, ctx, *, start: int = 0, targets=No
             release()
             raise
 
-    index, opened = dispatcher.run(req, ctx, attempt, request_type=CHAT_STREAM, start=start, targets=targets)
-    return StreamBody(dispatcher, req, ctx, opened, index, relay)
+    return dispatcher.run(req, ctx, attempt, request_type=CHAT_STREAM, start=start, targets=targets)
 
 
 def with_prefill(req: ChatRequest, text: str) -> ChatRequest:

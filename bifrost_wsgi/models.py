@@ -19,12 +19,13 @@ from .providers.base import Key, Target, UpstreamRequest
 
 log = logging.getLogger("bifrost_wsgi.models")
 CACHE_SECONDS = 300.0
+FAILURE_CACHE_SECONDS = 30.0  # a failing upstream is asked again soon, but not on every listing
 
 
 class ModelLister:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self._cache: dict[str, tuple[float, list[dict]]] = {}
+        self._cache: dict[str, tuple[float, list[dict]]] = {}  # provider -> (expires at, entries)
         self._lock = threading.Lock()
 
     def list(self, *, provider: str | None = None) -> list[dict]:
@@ -57,12 +58,13 @@ class ModelLister:
     def _upstream(self, name: str, conf: ProviderConfig, key: Key) -> list[dict]:
         now = time.monotonic()
         cached = self._cache.get(name)
-        if cached and now - cached[0] < CACHE_SECONDS:
+        if cached and now < cached[0]:
             return cached[1]
         url = conf.base_url + conf.row.chat_path.replace("chat/completions", "models")
         target = Target(name, "", conf.base_url, key, conf.row, {})
         req = auth.apply(UpstreamRequest("GET", url, {"Accept": "application/json"}, b""), target, time.time())
         entries: list[dict] = []
+        ttl = FAILURE_CACHE_SECONDS
         try:
             status, body = transport.get(url, headers=req.headers, timeout=min(conf.network.timeout, 10.0),
                                          proxy=conf.proxy)
@@ -72,12 +74,13 @@ class ModelLister:
                 for item in items or ():
                     if isinstance(item, dict) and isinstance(item.get("id"), str):
                         entries.append(_entry(name, item["id"], item.get("created"), item.get("owned_by")))
+                ttl = CACHE_SECONDS
             else:
                 log.warning("listing models of %s: upstream answered %d", name, status)
         except (GatewayError, ValueError, AttributeError) as exc:
             log.warning("listing models of %s failed: %s", name, exc)
         with self._lock:
-            self._cache[name] = (now, entries)
+            self._cache[name] = (now + ttl, entries)
         return entries
 
 

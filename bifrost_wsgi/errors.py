@@ -270,6 +270,7 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "input is too long",
     "exceeds the maximum number of tokens",
+    "context limit",
 )
 _CONTENT_FILTER_CODES = ("content_filter", "content_policy_violation")
 

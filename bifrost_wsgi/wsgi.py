@@ -1,8 +1,20 @@
 """The gunicorn target: ``gunicorn bifrost_wsgi.wsgi:application`` (config from ``BIFROST_CONFIG`` or the
-environment). Importing it builds the app; a bad config stops the worker with the JSON path of the problem."""
+environment). Importing it builds the app; a bad config stops the worker with one line naming the JSON path
+of the problem, never a traceback."""
+
+import logging
+import sys
 
 from .app import make_app
+from .config import ConfigError, load
 from .logsetup import configure_from_env
 
 configure_from_env()
-application = make_app()
+try:
+    _config = load()
+except ConfigError as exc:
+    print(f"bifrost-wsgi: config error: {exc}", file=sys.stderr, flush=True)
+    sys.exit(2)
+for _warning in _config.warnings:
+    logging.getLogger("bifrost_wsgi").warning("%s", _warning)
+application = make_app(_config)

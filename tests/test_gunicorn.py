@@ -62,25 +62,42 @@ def test_chunked_body_over_the_limit_is_413(upstream):
         gw.stop()
 
 
-def test_client_disconnect_closes_upstream(live, upstream):
-    """A client that hangs up mid-stream makes the gateway drop the upstream connection within a second."""
-    rounds = 20
-    upstream.handler = lambda rec: Reply(chunks=sse(*openai_chunks(*(["tok"] * 400)), done=True)[:2]
-                                         + [0.05, *[x for c in sse(*openai_chunks(*(["tok"] * 200)))
-                                                    for x in (c, 0.02)]])
-    for _ in range(rounds):
+def _worker_pid(master: int) -> int:
+    with open(f"/proc/{master}/task/{master}/children") as f:
+        return int(f.read().split()[0])
+
+
+def _threads_and_fds(pid: int) -> tuple[int, int]:
+    return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_client_disconnects_close_upstream_without_leaks(live, upstream):
+    """Hundreds of clients hang up mid-stream: each upstream connection is dropped within a second, and the
+    worker's threads and file descriptors come back to where they were."""
+    rounds = 200
+    tokens = [x for c in sse(*openai_chunks(*(["tok"] * 100))) for x in (c, 0.02)]
+    upstream.handler = lambda rec: Reply(chunks=tokens)
+    worker = _worker_pid(live.proc.pid)
+    payload = json.dumps({"model": "openai/gpt-4o-mini", "stream": True,
+                          "messages": [{"role": "user", "content": "hi"}]}).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+    for i in range(rounds):
         with socket.create_connection(("127.0.0.1", live.port)) as s:
-            payload = json.dumps({"model": "openai/gpt-4o-mini", "stream": True,
-                                  "messages": [{"role": "user", "content": "hi"}]}).encode()
-            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+            s.sendall(request)
             assert b"200 OK" in s.recv(4096)
+        if i == 9:
+            time.sleep(0.5)
+            baseline = _threads_and_fds(worker)
     deadline = time.monotonic() + 10
     while upstream.disconnects < rounds and time.monotonic() < deadline:
         time.sleep(0.1)
     assert upstream.disconnects == rounds
     assert upstream.finished_streams == 0
-    # and the worker is still healthy
+    time.sleep(1.0)
+    threads, fds = _threads_and_fds(worker)
+    assert threads <= max(baseline[0], 8 + 4)  # the gthread pool never grows past --threads
+    assert fds <= baseline[1] + 2
     assert requests.get(live.url + "/health").json() == {"status": "ok"}
 
 

@@ -233,3 +233,29 @@ def test_weighted_key_choice_among_allowed_keys(upstream, serve):
     assert set(seen) <= {"Bearer key-a", "Bearer key-b"}
     assert 0.65 < seen["Bearer key-a"] / 400 < 0.85
     assert upstream.requests[-1].headers["authorization"] in ("Bearer key-a", "Bearer key-b", "Bearer key-c")
+
+
+def test_http_proxy_from_proxy_config_and_env_proxies_ignored(upstream, serve, monkeypatch):
+    """proxy_config decides: an HTTP forward proxy gets the absolute-URI request; the machine's *_PROXY
+    variables are not consulted when the type is none."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would fail if requests read it
+    proxy = FakeUpstream()
+    try:
+        url = serve({"providers": {
+            "openai": {"keys": [{"value": "k-o"}], "network_config": {"base_url": "http://api.example.test"},
+                       "proxy_config": {"type": "http", "url": proxy.url}},
+            "groq": {"keys": [{"value": "k-g"}], "network_config": {"base_url": upstream.url}},
+        }})
+        proxy.add(Reply(json=chat_completion("via proxy")))
+        upstream.add(Reply(json=chat_completion("direct")))
+        client = requests.Session()
+        client.trust_env = False  # the test's own client must not use the variable either
+        r1 = client.post(url + "/v1/chat/completions", json={"model": "openai/m", "messages": [{"role": "user", "content": "x"}]})
+        r2 = client.post(url + "/v1/chat/completions", json={"model": "groq/m", "messages": [{"role": "user", "content": "x"}]})
+        client.close()
+        assert r1.json()["choices"][0]["message"]["content"] == "via proxy"
+        assert r2.json()["choices"][0]["message"]["content"] == "direct"
+        assert proxy.requests[0].headers["host"] == "api.example.test"
+        assert proxy.requests[0].path == "/v1/chat/completions"
+    finally:
+        proxy.close()

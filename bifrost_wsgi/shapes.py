@@ -26,9 +26,30 @@ def finish_reason(value) -> str:
     return FINISH_REASONS.get(str(value).lower(), "stop")
 
 
+def usage(value) -> dict | None:
+    """Usage with the three counts always present as integers (an upstream may omit the total)."""
+    if not isinstance(value, dict):
+        return None
+    prompt = value.get("prompt_tokens")
+    completion_tokens = value.get("completion_tokens")
+    if not isinstance(prompt, int) or isinstance(prompt, bool):
+        prompt = 0
+    if not isinstance(completion_tokens, int) or isinstance(completion_tokens, bool):
+        completion_tokens = 0
+    value["prompt_tokens"], value["completion_tokens"] = prompt, completion_tokens
+    total = value.get("total_tokens")
+    if not isinstance(total, int) or isinstance(total, bool):
+        value["total_tokens"] = prompt + completion_tokens
+    return value
+
+
 def completion(result: dict, *, provider: str, model_requested: str, latency_ms: int) -> dict:
     """Finish an adapter's chat.completion dict for the client: normalised finish reasons, extra_fields."""
     result.setdefault("object", "chat.completion")
+    if "usage" in result:
+        fixed = usage(result["usage"])
+        if fixed is None:
+            del result["usage"]
     for choice in result.get("choices") or ():
         choice["finish_reason"] = finish_reason(choice.get("finish_reason"))
         msg = choice.get("message")

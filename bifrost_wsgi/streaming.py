@@ -67,7 +67,7 @@ class Relay:
     def prepare(self, chunk: dict) -> dict | None:
         """Normalise one upstream chunk; None when nothing is left to send on its own."""
         chunk = drop_nulls(chunk)
-        usage = chunk.pop("usage", None)
+        usage = shapes.usage(chunk.pop("usage", None))
         if usage:
             self.usage = usage
         if chunk.get("id") and not self.id:

@@ -1,23 +1,28 @@
-"""The only module that talks HTTP (with ``requests``): pooled per-thread sessions, exception mapping.
+"""The only module that talks HTTP (with ``requests``): pooled per-thread connections, exception mapping.
 
-* One ``requests.Session`` per thread and proxy setting, created lazily, so nothing socket-bearing exists
-  before gunicorn forks and no session is shared between threads.
-* ``trust_env`` is off: proxies come from ``proxy_config`` only (type ``environment`` opts back in), and
-  requests stops reading proxy variables and netrc on every call.
-* Cookies set by upstreams are refused, so nothing leaks from one caller to the next.
+* One ``requests`` HTTPAdapter (a urllib3 pool) per thread and proxy setting, created lazily, so nothing
+  socket-bearing exists before gunicorn forks and no pool is shared between threads.
+* Requests go straight to the adapter: ``Session.request`` re-merges settings, cookies, hooks and
+  environment variables on every call (a third of the client-side cost in profiles), none of which we want.
+  Consequences, all deliberate: proxies come from ``proxy_config`` only (type ``environment`` reads the
+  ``*_PROXY`` variables), no cookies are kept between calls, no redirects are followed, and the CA bundle is
+  ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` when set (read once), else certifi's.
 * ``requests`` exceptions become gateway errors here, and nowhere else. A read timeout inside a body
   arrives as ``ConnectionError`` (the socket is dead afterwards), so it is mapped by its cause.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
-from http.cookiejar import DefaultCookiePolicy
 from typing import Iterator
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
@@ -27,6 +32,9 @@ from .providers.base import UpstreamRequest
 
 USER_AGENT = f"bifrost-wsgi/{__version__}"
 CONNECT_TIMEOUT = 10.0
+_DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+# read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle
+_VERIFY = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
 
 def _proxy_dict(proxy: Proxy) -> dict | None:
@@ -39,36 +47,50 @@ def _proxy_dict(proxy: Proxy) -> dict | None:
     elif proxy.type == "socks5" and scheme == "socks5":
         scheme = "socks5h"  # resolve names through the proxy, as locked-down networks require
     if proxy.username:
-        from urllib.parse import quote
-
         rest = f"{quote(proxy.username, safe='')}:{quote(proxy.password, safe='')}@{rest}"
     full = f"{scheme}://{rest}"
     return {"http": full, "https": full}
 
 
-class _Sessions(threading.local):
+class _Pools(threading.local):
     def __init__(self) -> None:
-        self.by_proxy: dict[Proxy, requests.Session] = {}
+        self.by_proxy: dict[Proxy, tuple[HTTPAdapter, dict | None]] = {}
 
 
-_local = _Sessions()
+_local = _Pools()
 
 
-def session_for(proxy: Proxy) -> requests.Session:
-    s = _local.by_proxy.get(proxy)
-    if s is None:
-        s = requests.Session()
-        s.trust_env = proxy.type == "environment"
-        s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
-        s.headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
-        proxies = _proxy_dict(proxy)
-        if proxies:
-            s.proxies = proxies
-        _local.by_proxy[proxy] = s
-    return s
+def _adapter_for(proxy: Proxy) -> tuple[HTTPAdapter, dict | None]:
+    entry = _local.by_proxy.get(proxy)
+    if entry is None:
+        # one request at a time per thread: a few connections per host cover keep-alive reuse
+        entry = (HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0), _proxy_dict(proxy))
+        _local.by_proxy[proxy] = entry
+    return entry
+
+
+def _prepared(method: str, url: str, headers: dict, body: bytes | None) -> requests.PreparedRequest:
+    p = requests.PreparedRequest()
+    p.method = method
+    p.url = url
+    h = CaseInsensitiveDict(_DEFAULT_HEADERS)
+    h.update(headers)
+    if body is not None:
+        h["Content-Length"] = str(len(body))
+    p.headers = h
+    p.body = body
+    p.hooks = {"response": []}
+    p._cookies = None
+    return p
+
+
+def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, proxy: Proxy,
+          stream: bool) -> requests.Response:
+    adapter, proxies = _adapter_for(proxy)
+    if proxy.type == "environment":
+        proxies = get_environ_proxies(url)
+    return adapter.send(_prepared(method, url, headers, body), stream=stream, timeout=timeout, verify=_VERIFY,
+                        cert=None, proxies=proxies or {})
 
 
 class UpstreamResponse:
@@ -161,14 +183,12 @@ def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool) ->
 
     ``timeout`` bounds the wait for the headers (and, later, each silence in the body).
     """
-    session = session_for(proxy)
     headers = req.headers
     if stream:
         headers.setdefault("Accept-Encoding", "identity")  # compressed SSE can arrive in bursts
     try:
-        resp = session.request(req.method, req.url, data=req.body, headers=headers,
-                               timeout=(min(CONNECT_TIMEOUT, timeout), timeout), stream=True,
-                               allow_redirects=False)
+        resp = _send(req.method, req.url, headers, req.body, timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
+                     proxy=proxy, stream=True)
     except requests.exceptions.ConnectTimeout:
         raise UpstreamTimeout("timed out connecting to the provider") from None
     except requests.exceptions.ReadTimeout:
@@ -181,7 +201,7 @@ def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool) ->
         raise UpstreamConnectError("invalid provider URL scheme") from None
     except requests.exceptions.ConnectionError as exc:
         raise UpstreamConnectError(f"could not connect to the provider ({_reason(exc)})") from None
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, ValueError) as exc:
         raise UpstreamConnectError(f"request to the provider failed ({exc.__class__.__name__})") from None
     return UpstreamResponse(resp)
 
@@ -199,20 +219,24 @@ def _reason(exc: Exception) -> str:
 
 def post_form(url: str, data: dict, *, timeout: float = 10.0) -> tuple[int, bytes]:
     """A small form POST for credential exchanges (OAuth2 token endpoints)."""
+    from urllib.parse import urlencode
+
+    body = urlencode(data).encode()
     try:
-        resp = session_for(Proxy()).post(url, data=data, timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
+        resp = _send("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, body,
+                     timeout=(min(CONNECT_TIMEOUT, timeout), timeout), proxy=Proxy(), stream=False)
         return resp.status_code, resp.content
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, ValueError) as exc:
         raise UpstreamConnectError(f"credential exchange failed ({exc.__class__.__name__})") from None
 
 
 def get(url: str, *, headers: dict | None = None, timeout: float = 5.0, proxy: Proxy | None = None) -> tuple[int, bytes]:
     """A small GET (metadata server, model lists)."""
     try:
-        resp = session_for(proxy or Proxy()).get(url, headers=headers or {}, timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
-                                                 allow_redirects=False)
+        resp = _send("GET", url, headers or {}, None, timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
+                     proxy=proxy or Proxy(), stream=False)
         return resp.status_code, resp.content
     except requests.exceptions.Timeout:
         raise UpstreamTimeout("timed out") from None
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, ValueError) as exc:
         raise UpstreamConnectError(f"request failed ({exc.__class__.__name__})") from None

@@ -17,7 +17,6 @@ import logging
 import time
 
 from . import errors as E, policy, shapes
-from .providers.base import drop_nulls
 from .schema import ChatRequest, Message
 from .sse import DONE, encode
 
@@ -65,8 +64,8 @@ class Relay:
         self.first_at: float | None = None
 
     def prepare(self, chunk: dict) -> dict | None:
-        """Normalise one upstream chunk; None when nothing is left to send on its own."""
-        chunk = drop_nulls(chunk)
+        """Normalise one upstream chunk; None when nothing is left to send on its own.
+        Chunks arrive without nulls (adapters drop them)."""
         usage = shapes.usage(chunk.pop("usage", None))
         if usage:
             self.usage = usage

@@ -86,11 +86,19 @@ class Adapter(Protocol):
 
 
 def drop_nulls(value):
-    """A copy of a JSON value without null members (CONTRACT §6: fields without a value are omitted)."""
+    """Remove null members from a parsed JSON value, in place, and return it (CONTRACT §6: fields without a
+    value are omitted). In place because it runs on every streamed chunk."""
     if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_nulls(v) for v in value]
+        dead = [k for k, v in value.items() if v is None]
+        for k in dead:
+            del value[k]
+        for v in value.values():
+            if isinstance(v, (dict, list)):
+                drop_nulls(v)
+    elif isinstance(value, list):  # array elements are data, not optional fields: kept
+        for v in value:
+            if isinstance(v, (dict, list)):
+                drop_nulls(v)
     return value
 
 

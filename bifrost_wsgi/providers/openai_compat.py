@@ -139,6 +139,8 @@ class OpenAIStream:
             raise parse_error_body(status, chunk)
         if event.event == "error":
             raise parse_error_body(500, chunk)
+        if "null" in data:  # PERF: most chunks have none; skip the recursive copy for those
+            chunk = drop_nulls(chunk)
         for choice in chunk.get("choices") or ():
             if choice.get("finish_reason"):
                 self.finished = True

@@ -34,7 +34,9 @@ def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: b
                 body["reasoning"] = reasoning
             elif "effort" in reasoning:
                 body["reasoning_effort"] = reasoning["effort"]
-    if stream:
+    if not stream:
+        body.pop("stream_options", None)  # OpenAI rejects stream_options on a non-streamed request
+    else:
         body["stream"] = True
         # usage is always asked for; the client only sees it on the final chunk (CONTRACT §7)
         body["stream_options"] = {**params.get("stream_options", {}), "include_usage": True}

@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 
-from . import errors as E, schema, web
+from . import accesslog, errors as E, governance, metrics, schema, web
 from .config import GatewayConfig, load
 from .dispatch import CHAT, CHAT_STREAM, Dispatcher, RequestContext
 from .models import ModelLister
@@ -33,17 +33,26 @@ class Gateway:
             "/v1/models": models,
             "/openai/v1/models": models,
             "/health": {"GET": self.health, "HEAD": self.health},
+            # open like /health even with virtual keys: restrict it at the proxy (deploy/nginx/bifrost.conf)
+            "/metrics": {"GET": self.metrics_page},
         }
         self.body_limit = config.client.max_request_body_bytes
-        # objects with request_started(ctx) / request_finished(ctx): access log, metrics
-        self.observers: list = []
+        self.metrics = metrics.Metrics(breakers=self.dispatcher.breakers, paths=self.routes,
+                                       virtual_keys=config.virtual_keys)
+        # objects with request_started(ctx) / stream_started(ctx) (optional) / request_finished(ctx); other
+        # routes than chat only report request_finished, once their response is built
+        self.observers: list = [accesslog.AccessLog(), self.metrics]
         # gateway authentication (virtual keys); None when no virtual key is configured
-        self.governance = None
+        self.governance = governance.from_config(config)
         self.deadline = config.client.request_deadline
 
     def __call__(self, environ, start_response):
         request_id = environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex
         rid_header = ("x-request-id", request_id)
+        ctx = None
+        if self.observers and (self.routes.get(environ.get("PATH_INFO") or "/") or {}).get(
+                environ["REQUEST_METHOD"]) != self.chat_completions:
+            ctx, start_response = self._plain_context(environ, start_response, request_id)
         try:
             path = environ.get("PATH_INFO") or "/"
             methods = self.routes.get(path)
@@ -60,6 +69,21 @@ class Gateway:
         except Exception:  # noqa: BLE001 - our own bug: generic 500, details in the log only
             log.exception("request %s: unhandled error", request_id)
             return self.error_response(start_response, E.InternalError(), rid_header, exc_info=sys.exc_info())
+        finally:
+            if ctx is not None:
+                self._finished(ctx)
+
+    def _plain_context(self, environ, start_response, request_id):
+        """A RequestContext for a request outside chat_completions (models, health, metrics, 404/405), and a
+        start_response that records its status."""
+        ctx = RequestContext(request_id=request_id, deadline=0.0, route=environ.get("PATH_INFO") or "/",
+                             method=environ["REQUEST_METHOD"], client_ip=accesslog.client_ip(environ))
+
+        def recording_start_response(status, headers, *exc_info):
+            ctx.status = ctx.http_status = int(status[:3])
+            return start_response(status, headers, *exc_info)
+
+        return ctx, recording_start_response
 
     @staticmethod
     def error_response(start_response, err: E.GatewayError, rid_header, exc_info=None):
@@ -79,24 +103,38 @@ class Gateway:
     def health(self, environ, start_response, request_id):
         return web.json_response(start_response, 200, {"status": "ok"}, [("x-request-id", request_id)])
 
+    def metrics_page(self, environ, start_response, request_id):
+        body = self.metrics.render(multiprocess=bool(environ.get("wsgi.multiprocess")))
+        start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body))),
+                                  ("x-request-id", request_id)])
+        return [body]
+
     def list_models(self, environ, start_response, request_id):
         from urllib.parse import parse_qs
 
+        # with virtual keys the list needs one too, and shows only what that key may use
+        vk = self.governance.authenticate(environ) if self.governance is not None else None
         query = parse_qs(environ.get("QUERY_STRING", ""))
         provider = (query.get("provider") or [None])[0]
         if provider is not None and provider not in self.config.providers:
             raise E.BadRequest(f"provider {provider} is not configured", param="provider")
         data = self.models.list(provider=provider)
+        if vk is not None:
+            data = self.governance.visible(vk, data)
         return web.json_response(start_response, 200, {"object": "list", "data": data},
                                  [("x-request-id", request_id)])
 
     def chat_completions(self, environ, start_response, request_id):
         ctx = RequestContext(request_id=request_id, deadline=time.monotonic() + self.deadline,
-                             route=environ.get("PATH_INFO", ""))
+                             route=environ.get("PATH_INFO", ""), method=environ["REQUEST_METHOD"],
+                             client_ip=accesslog.client_ip(environ))
         for obs in self.observers:
             obs.request_started(ctx)
         streaming = False
         try:
+            if self.governance is not None:
+                # before the body is read: no parsing work for whoever has no key
+                self.governance.authenticate(environ)
             body = web.read_body(environ, self.body_limit)
             req = schema.parse_request(web.parse_json(body))
             ctx.stream = req.stream
@@ -108,10 +146,13 @@ class Gateway:
                 ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
                 ctx.extra_headers = forwarded_headers(environ)
                 if req.stream:
+                    if not environ.get("wsgi.multithread", True):
+                        _warn_single_threaded()
                     stream = self.dispatcher.open_stream(req, ctx)
                     stream.on_close = self._finished
                     streaming = True
-                    ctx.status = 200
+                    ctx.status = ctx.http_status = 200
+                    self._stream_started(ctx)
                     start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", request_id)])
                     return stream
                 result = self.dispatcher.complete(req, ctx)
@@ -131,12 +172,34 @@ class Gateway:
             if not streaming:
                 self._finished(ctx)
 
+    def _stream_started(self, ctx: RequestContext) -> None:
+        for obs in self.observers:
+            started = getattr(obs, "stream_started", None)
+            try:
+                if started is not None:
+                    started(ctx)
+            except Exception:  # noqa: BLE001 - the stream is open: an observer must not leak it
+                log.exception("observer %r failed", obs)
+
     def _finished(self, ctx: RequestContext) -> None:
         for obs in self.observers:
             try:
                 obs.request_finished(ctx)
             except Exception:  # noqa: BLE001 - an observer must never break a response
                 log.exception("observer %r failed", obs)
+
+
+_warned_single_threaded = False
+
+
+def _warn_single_threaded() -> None:
+    """Once per process: a stream pins its worker, and gunicorn's sync worker kills it at --timeout."""
+    global _warned_single_threaded
+    if not _warned_single_threaded:
+        _warned_single_threaded = True
+        log.warning("streaming on a server that is not multithreaded (gunicorn's sync worker?): each stream "
+                    "blocks the whole worker and the sync worker kills streams longer than its timeout; "
+                    "use gthread workers (deploy/gunicorn.conf.py, or the bifrost-wsgi command)")
 
 
 def forwarded_headers(environ) -> dict:

@@ -21,6 +21,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=None,
                    help="threads per worker = concurrent requests/streams per worker (default: 64)")
     p.add_argument("--log-level", default=os.environ.get("BIFROST_LOG_LEVEL", "info"), choices=LEVELS)
+    p.add_argument("--check-config", action="store_true",
+                   help="validate the config, print its warnings and exit (0 = valid, 2 = not)")
     p.add_argument("--version", action="version", version=f"bifrost-wsgi {__version__}")
     return p.parse_args(argv)
 
@@ -33,6 +35,11 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"bifrost-wsgi: config error: {exc}", file=sys.stderr)
         return 2
+    if args.check_config:
+        for warning in config.warnings:
+            print(f"bifrost-wsgi: warning: {warning}", file=sys.stderr)
+        print(f"bifrost-wsgi: config ok ({config.source})")
+        return 0
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
@@ -46,8 +53,8 @@ def main(argv=None) -> int:
     configure(args.log_level)
     for warning in config.warnings:
         print(f"bifrost-wsgi: warning: {warning}", file=sys.stderr)
-    workers = args.workers or os.cpu_count() or 1
-    threads = args.threads or 64
+    workers = args.workers or _env_int("BIFROST_WORKERS") or _env_int("WEB_CONCURRENCY") or os.cpu_count() or 1
+    threads = args.threads or _env_int("BIFROST_THREADS") or 64
     enabled = ", ".join(n for n, p in config.providers.items() if p.row.chat_supported) or "none"
     print(f"bifrost-wsgi {__version__} listening on http://{args.host}:{args.port} "
           f"({workers} workers x {threads} threads, config: {config.source})", flush=True)
@@ -56,28 +63,55 @@ def main(argv=None) -> int:
         print("bifrost-wsgi: WARNING: listening on a non-loopback address with no virtual keys configured: "
               "anyone who can reach this port can spend your provider keys", file=sys.stderr, flush=True)
 
+    from . import metrics
+
+    metrics.prepare_directory()  # before gunicorn forks: workers sum their metrics through it
+
     class Server(BaseApplication):
         def load_config(self):
-            settings = {
-                "bind": f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
-                "workers": workers,
-                "threads": threads,
-                "worker_class": "gthread",
-                "timeout": 30,  # worker liveness only: gthread heartbeats while streams run
-                "graceful_timeout": 30,
-                "keepalive": 5,
-                "loglevel": args.log_level,
-                "errorlog": "-",
-                "max_requests": 0,
-            }
-            for k, v in settings.items():
-                self.cfg.set(k, v)
+            for k, v in gunicorn_settings(args, workers=workers, threads=threads).items():
+                if k in self.cfg.settings:  # control_socket_disable is gunicorn >= 25.1 only
+                    self.cfg.set(k, v)
 
         def load(self):
             return Gateway(config)
 
     Server().run()
     return 0
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
+
+
+def gunicorn_settings(args, *, workers: int, threads: int) -> dict:
+    """The same settings as deploy/gunicorn.conf.py (reasons there), with this command's bind, sizes and
+    log level."""
+    from . import metrics
+
+    max_requests = _env_int("BIFROST_MAX_REQUESTS")
+    max_requests = 10000 if max_requests is None else max_requests
+    graceful = _env_int("BIFROST_GRACEFUL_TIMEOUT")
+    return {
+        "bind": f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 30,  # worker liveness only: gthread heartbeats while streams run
+        "graceful_timeout": 300 if graceful is None else graceful,
+        "keepalive": 75,
+        "max_requests": max_requests,
+        "max_requests_jitter": max_requests // 10,
+        "preload_app": False,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": args.log_level,
+        "proc_name": "bifrost-wsgi",
+        "control_socket_disable": True,
+        "child_exit": lambda server, worker: metrics.worker_exited(worker.pid),
+        "on_exit": lambda server: metrics.remove_directory(),
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,6 +44,9 @@ class RequestContext:
     started: float = field(default_factory=time.monotonic)
     route: str = ""
     stream: bool = False
+    method: str = ""  # HTTP method
+    client_ip: str = ""  # accesslog.client_ip(environ): the proxy's X-Real-IP when the peer is a trusted proxy
+    http_status: int = 0  # status line sent; differs from ``status`` when a stream fails after its first byte
     # filled as the request runs; read by observers (logs, metrics) when it finishes
     provider: str = ""  # the target that answered (or failed last)
     model: str = ""

@@ -1,0 +1,548 @@
+"""Prometheus metrics for ``GET /metrics``, summed over every gunicorn worker, with the stdlib only.
+
+Names follow Bifrost where it has them (``http_requests_total``, ``bifrost_upstream_requests_total``, …;
+bifrost-behaviour.md §6.3); retries, fallbacks, circuit breakers, in-flight work and client disconnects
+are ours.
+
+Where the values live:
+
+- a single process with no metrics directory (an app that mounts the gateway, the test server): a dict;
+- gunicorn: ``BIFROST_METRICS_DIR`` (else ``PROMETHEUS_MULTIPROC_DIR``) names a directory the master
+  prepares before it forks (``prepare_directory``: deploy/gunicorn.conf.py and the console script call it,
+  and create a private temporary directory when neither variable is set). Each worker keeps its values in
+  two memory-mapped files of its own, updated in place — ``bifrost-counters-<pid>.metrics`` (counters and
+  histograms) and ``bifrost-gauges-<pid>.metrics`` — and a scrape, whichever worker answers it, adds up
+  every file. When a worker exits, the master's ``child_exit`` hook (``worker_exited``) deletes its gauges
+  (what it had in flight is no longer in flight) and folds its counters into
+  ``bifrost-counters-archive.metrics``: totals never go backwards when ``max_requests`` recycles a worker,
+  and the number of files stays bounded. A ``flock`` keeps scrapes and that fold apart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import mmap
+import os
+import shutil
+import struct
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+
+from .governance import label as vk_label
+
+log = logging.getLogger("bifrost_wsgi.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DIR_VARIABLES = ("BIFROST_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR")
+_OWNED_VARIABLE = "BIFROST_METRICS_DIR_CREATED"  # set when prepare_directory made the directory itself
+_PREFIX, _SUFFIX = "bifrost-", ".metrics"
+_ARCHIVE = "bifrost-counters-archive.metrics"
+_LOCK_FILE = "bifrost-metrics.lock"
+# Model names come from clients: past this many label sets per family and process, new ones are counted
+# under the label value "overflow" instead of growing memory and scrape size without bound.
+MAX_SERIES = 5000
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+_CIRCUIT_STATES = ("closed", "open", "half_open")
+
+# --- metric families ---------------------------------------------------------------------------------
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60)
+
+
+class Family:
+    """One metric: name, type, help text, label names; makes the storage key of each sample."""
+
+    __slots__ = ("name", "kind", "help", "labels", "buckets", "_keys", "_cap", "_overflowed")
+
+    def __init__(self, name: str, kind: str, help: str, labels: tuple = (), buckets: tuple = ()) -> None:
+        self.name, self.kind, self.help, self.labels, self.buckets = name, kind, help, labels, buckets
+        self._keys: dict[tuple, str] = {}
+        self._cap = MAX_SERIES * (len(buckets) + 2 if buckets else 1)
+        self._overflowed = False
+
+    def key(self, values: tuple, part=None) -> str:
+        """``part``: None for a plain sample, a bucket bound, "sum" or "count" for histograms."""
+        key = self._keys.get((values, part))
+        if key is not None:
+            return key
+        if len(self._keys) >= self._cap:
+            if not self._overflowed:
+                self._overflowed = True
+                log.warning("metric %s has more than %d label sets; counting new ones as \"overflow\"",
+                            self.name, MAX_SERIES)
+            values = ("overflow",) * len(values)
+            key = self._keys.get((values, part))
+            if key is not None:
+                return key
+        key = json.dumps([self.name, list(values), part], separators=(",", ":"))
+        self._keys[(values, part)] = key
+        return key
+
+
+_BASE = ("provider", "model", "method", "virtual_key_id", "virtual_key_name")
+
+HTTP_REQUESTS = Family("http_requests_total", "counter", "HTTP requests by path, method and status.",
+                       ("path", "method", "status"))
+HTTP_DURATION = Family("http_request_duration_seconds", "histogram",
+                       "HTTP request duration in seconds (streams: until the stream ends).",
+                       ("path", "method", "status"), HTTP_BUCKETS)
+UPSTREAM_REQUESTS = Family("bifrost_upstream_requests_total", "counter",
+                           "Chat requests sent to a provider (labels name the target that answered or failed last).",
+                           _BASE)
+SUCCESS_REQUESTS = Family("bifrost_success_requests_total", "counter", "Chat requests answered completely.", _BASE)
+ERROR_REQUESTS = Family("bifrost_error_requests_total", "counter",
+                        "Chat requests that failed, by error type (streams that failed after the first byte too).",
+                        (*_BASE, "reason"))
+UPSTREAM_LATENCY = Family("bifrost_upstream_latency_seconds", "histogram",
+                          "Chat request latency in seconds, retries and fallbacks included (streams: until the end).",
+                          (*_BASE, "is_success"), LATENCY_BUCKETS)
+FIRST_TOKEN = Family("bifrost_stream_first_token_latency_seconds", "histogram",
+                     "Seconds from the request to the first streamed chunk sent to the client.", _BASE, TTFT_BUCKETS)
+INPUT_TOKENS = Family("bifrost_input_tokens_total", "counter", "Prompt tokens reported by providers.", _BASE)
+OUTPUT_TOKENS = Family("bifrost_output_tokens_total", "counter", "Completion tokens reported by providers.", _BASE)
+RETRIES = Family("bifrost_retries_total", "counter", "Retries of upstream calls.", _BASE)
+FALLBACKS = Family("bifrost_fallbacks_total", "counter",
+                   "Chat requests answered (or failed last) by a fallback rather than the primary target.", _BASE)
+CLIENT_DISCONNECTS = Family("bifrost_client_disconnects_total", "counter",
+                            "Streams the client left before the end (the upstream call was closed at once).", _BASE)
+IN_FLIGHT = Family("bifrost_in_flight_requests", "gauge", "Chat requests being handled now (streams included).")
+IN_FLIGHT_STREAMS = Family("bifrost_in_flight_streams", "gauge", "Streams being relayed to clients now.")
+CIRCUITS = Family("bifrost_circuit_breaker_state", "gauge",
+                  "Worker processes in which the circuit of provider/model is in this state.",
+                  ("provider", "model", "state"))
+
+FAMILIES = (HTTP_REQUESTS, HTTP_DURATION, UPSTREAM_REQUESTS, SUCCESS_REQUESTS, ERROR_REQUESTS, UPSTREAM_LATENCY,
+            FIRST_TOKEN, INPUT_TOKENS, OUTPUT_TOKENS, RETRIES, FALLBACKS, CLIENT_DISCONNECTS, IN_FLIGHT,
+            IN_FLIGHT_STREAMS, CIRCUITS)
+
+
+def observe(store, family: Family, values: tuple, amount: float) -> None:
+    """One histogram observation: its own bucket (made cumulative when rendered), sum and count."""
+    for bound in family.buckets:
+        if amount <= bound:
+            store.add(family.key(values, bound), 1.0)
+            break
+    store.add(family.key(values, "sum"), amount)
+    store.add(family.key(values, "count"), 1.0)
+
+
+# --- where values live --------------------------------------------------------------------------------
+
+
+class MemoryValues:
+    """One process's values in a dict."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, amount: float) -> None:
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def set(self, key: str, value: float) -> None:
+        with self._lock:
+            self._values[key] = value
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._values)
+
+
+_HEADER = struct.Struct("<Q")  # bytes in use, header included
+_LENGTH = struct.Struct("<I")
+_VALUE = struct.Struct("<d")
+_INITIAL_SIZE = 64 * 1024
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def _records(buf, used: int):
+    """``(key, offset of its value)`` for each complete record below ``used``."""
+    pos = _HEADER.size
+    while pos + _LENGTH.size <= used:
+        (length,) = _LENGTH.unpack_from(buf, pos)
+        value_at = _align8(pos + _LENGTH.size + length)
+        if value_at + _VALUE.size > used:
+            break
+        yield bytes(buf[pos + _LENGTH.size:pos + _LENGTH.size + length]).decode(), value_at
+        pos = value_at + _VALUE.size
+
+
+class FileValues:
+    """One process's values in a memory-mapped file that other processes may read at any time.
+
+    Layout: an 8-byte header holding the number of bytes in use, then records ``[uint32 key length]
+    [UTF-8 key, zero-padded so the value is 8-byte aligned][float64 value]``. A record is written whole
+    before the header grows to cover it, so a reader never sees half of one; an update rewrites one aligned
+    8-byte value in place (no system call).
+    """
+
+    def __init__(self, path: str, *, keep: bool) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._file = os.fdopen(fd, "r+b", buffering=0)
+        if not keep:
+            self._file.truncate(0)
+        size = os.fstat(fd).st_size
+        if size < _INITIAL_SIZE:
+            size = _INITIAL_SIZE
+            self._file.truncate(size)
+        self._map = mmap.mmap(fd, size)
+        used = _HEADER.unpack_from(self._map, 0)[0]
+        if used < _HEADER.size or used > size:
+            used = _HEADER.size
+            _HEADER.pack_into(self._map, 0, used)
+        self._used = used
+        self._slots = {key: at for key, at in _records(self._map, used)}
+
+    def add(self, key: str, amount: float) -> None:
+        with self._lock:
+            at = self._slots.get(key)
+            if at is None:
+                at = self._append(key)
+            _VALUE.pack_into(self._map, at, _VALUE.unpack_from(self._map, at)[0] + amount)
+
+    def set(self, key: str, value: float) -> None:
+        with self._lock:
+            at = self._slots.get(key)
+            if at is None:
+                at = self._append(key)
+            _VALUE.pack_into(self._map, at, value)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {key: _VALUE.unpack_from(self._map, at)[0] for key, at in self._slots.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            self._map.close()
+            self._file.close()
+
+    def _append(self, key: str) -> int:
+        raw = key.encode()
+        start = self._used
+        value_at = _align8(start + _LENGTH.size + len(raw))
+        end = value_at + _VALUE.size
+        if end > len(self._map):
+            self._grow(end)
+        _LENGTH.pack_into(self._map, start, len(raw))
+        self._map[start + _LENGTH.size:start + _LENGTH.size + len(raw)] = raw
+        _VALUE.pack_into(self._map, value_at, 0.0)
+        _HEADER.pack_into(self._map, 0, end)  # the record is complete: now readers may see it
+        self._used = end
+        self._slots[key] = value_at
+        return value_at
+
+    def _grow(self, needed: int) -> None:
+        size = len(self._map)
+        while size < needed:
+            size *= 2
+        self._map.close()
+        self._file.truncate(size)
+        self._map = mmap.mmap(self._file.fileno(), size)
+
+
+def read_file(path: str) -> dict[str, float]:
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+    except FileNotFoundError:
+        return {}
+    if len(buf) < _HEADER.size:
+        return {}
+    used = min(_HEADER.unpack_from(buf, 0)[0], len(buf))
+    return {key: _VALUE.unpack_from(buf, at)[0] for key, at in _records(buf, used)}
+
+
+def write_file(path: str, values: dict[str, float]) -> None:
+    """Replace ``path`` atomically with a file in the FileValues layout holding ``values``."""
+    out = bytearray(_HEADER.size)
+    for key, value in values.items():
+        raw = key.encode()
+        out += _LENGTH.pack(len(raw)) + raw
+        out += bytes(_align8(len(out)) - len(out))
+        out += _VALUE.pack(value)
+    _HEADER.pack_into(out, 0, len(out))
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(out)
+    os.replace(tmp, path)
+
+
+# --- the multiprocess directory (gunicorn master hooks) --------------------------------------------------
+
+
+def metrics_directory(environ=None) -> str | None:
+    env = os.environ if environ is None else environ
+    for name in DIR_VARIABLES:
+        if env.get(name):
+            return env[name]
+    return None
+
+
+def _ours(name: str) -> bool:
+    return name.startswith(_PREFIX) and (name.endswith(_SUFFIX) or name.endswith(".tmp"))
+
+
+@contextmanager
+def _locked(directory: str, operation: int):
+    with open(os.path.join(directory, _LOCK_FILE), "a+b") as f:
+        fcntl.flock(f, operation)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def prepare_directory(environ=None) -> str:
+    """In the gunicorn master, before workers fork: the metrics directory, existing and emptied of an
+    earlier run's files; a private temporary one (exported as ``BIFROST_METRICS_DIR``) when none is set."""
+    env = os.environ if environ is None else environ
+    directory = metrics_directory(env)
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="bifrost-metrics-")
+        env["BIFROST_METRICS_DIR"] = directory
+        env[_OWNED_VARIABLE] = directory
+        return directory
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for entry in os.scandir(directory):
+        if _ours(entry.name):
+            _unlink(entry.path)
+    return directory
+
+
+def remove_directory(environ=None) -> None:
+    """gunicorn ``on_exit``: delete the directory prepare_directory created (never one the user named)."""
+    env = os.environ if environ is None else environ
+    created = env.get(_OWNED_VARIABLE)
+    if created and created == metrics_directory(env):
+        shutil.rmtree(created, ignore_errors=True)
+
+
+def worker_exited(pid: int, environ=None) -> None:
+    """gunicorn ``child_exit`` hook, in the master: drop a dead worker's gauges, archive its counters."""
+    directory = metrics_directory(environ)
+    if directory is None:
+        return
+    _unlink(os.path.join(directory, f"{_PREFIX}gauges-{pid}{_SUFFIX}"))
+    dead = os.path.join(directory, f"{_PREFIX}counters-{pid}{_SUFFIX}")
+    if not os.path.exists(dead):
+        return
+    archive = os.path.join(directory, _ARCHIVE)
+    with _locked(directory, fcntl.LOCK_EX):
+        totals = read_file(archive)
+        for key, value in read_file(dead).items():
+            totals[key] = totals.get(key, 0.0) + value
+        write_file(archive, totals)
+        _unlink(dead)
+
+
+def collect(directory: str) -> dict[str, float]:
+    """Every worker's values (and the archive of dead workers' counters), summed per sample."""
+    totals: dict[str, float] = {}
+    with _locked(directory, fcntl.LOCK_SH):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(_PREFIX) and entry.name.endswith(_SUFFIX):
+                for key, value in read_file(entry.path).items():
+                    totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+# --- the text exposition format ----------------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(names: tuple, values: tuple) -> str:
+    if not names:
+        return ""
+    return "{" + ",".join(f'{n}="{_escape(str(v))}"' for n, v in zip(names, values)) + "}"
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def exposition(values: dict[str, float]) -> bytes:
+    """Samples keyed by ``Family.key`` → Prometheus text format 0.0.4."""
+    series: dict[str, dict[tuple, dict]] = {}
+    for key, value in values.items():
+        name, label_values, part = json.loads(key)
+        parts = series.setdefault(name, {}).setdefault(tuple(label_values), {})
+        parts[part] = parts.get(part, 0.0) + value
+    lines = []
+    for fam in FAMILIES:
+        lines.append(f"# HELP {fam.name} {fam.help}")
+        lines.append(f"# TYPE {fam.name} {fam.kind}")
+        found = series.get(fam.name) or ({(): {}} if not fam.labels and fam.kind != "histogram" else {})
+        for label_values in sorted(found):
+            parts = found[label_values]
+            if fam.kind != "histogram":
+                lines.append(f"{fam.name}{_labels(fam.labels, label_values)} {_number(parts.get(None, 0.0))}")
+                continue
+            names = (*fam.labels, "le")
+            running = 0.0
+            for bound in fam.buckets:
+                running += parts.get(bound, 0.0)
+                lines.append(f"{fam.name}_bucket{_labels(names, (*label_values, _number(bound)))} {_number(running)}")
+            count = parts.get("count", 0.0)
+            lines.append(f"{fam.name}_bucket{_labels(names, (*label_values, '+Inf'))} {_number(count)}")
+            lines.append(f"{fam.name}_sum{_labels(fam.labels, label_values)} {_number(parts.get('sum', 0.0))}")
+            lines.append(f"{fam.name}_count{_labels(fam.labels, label_values)} {_number(count)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+# --- the observer -------------------------------------------------------------------------------------------
+
+
+class Metrics:
+    """The gateway's metrics observer (``request_started`` / ``stream_started`` / ``request_finished``) and
+    the ``/metrics`` page (``render``).
+
+    :param breakers: the dispatcher's ``Breakers``, whose states are published per worker
+    :param paths: the app's routes; any other path is counted as ``path="unmatched"``
+    :param virtual_keys: the configured virtual keys, to turn ``ctx.virtual_key`` into id and name labels
+    """
+
+    def __init__(self, *, breakers=None, paths=(), virtual_keys=()) -> None:
+        self.breakers = breakers
+        self.paths = frozenset(paths)
+        self.vk_labels = {vk_label(vk): (vk.id, vk.name) for vk in virtual_keys}
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._directory: str | None = None
+        self._counters = self._gauges = None
+        self._in_flight: set[int] = set()
+        self._streams: set[int] = set()
+        self._published: dict | None = None
+        self._warned = False
+
+    def _stores(self):
+        """This process's (counters, gauges); opened on first use in each process, so a fork (gunicorn's
+        --preload included) never shares the parent's files."""
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    directory = metrics_directory()
+                    if directory:
+                        self._counters = FileValues(os.path.join(directory, f"{_PREFIX}counters-{pid}{_SUFFIX}"),
+                                                    keep=True)
+                        self._gauges = FileValues(os.path.join(directory, f"{_PREFIX}gauges-{pid}{_SUFFIX}"),
+                                                  keep=False)
+                    else:
+                        self._counters, self._gauges = MemoryValues(), MemoryValues()
+                    self._directory = directory
+                    self._in_flight, self._streams, self._published = set(), set(), None
+                    self._pid = pid
+        return self._counters, self._gauges
+
+    # observer protocol
+
+    def request_started(self, ctx) -> None:
+        gauges = self._stores()[1]
+        with self._lock:
+            self._in_flight.add(id(ctx))
+            gauges.set(IN_FLIGHT.key(()), len(self._in_flight))
+
+    def stream_started(self, ctx) -> None:
+        gauges = self._stores()[1]
+        with self._lock:
+            self._streams.add(id(ctx))
+            gauges.set(IN_FLIGHT_STREAMS.key(()), len(self._streams))
+
+    def request_finished(self, ctx) -> None:
+        duration = time.monotonic() - ctx.started
+        counters, gauges = self._stores()
+        with self._lock:
+            if id(ctx) in self._in_flight:
+                self._in_flight.discard(id(ctx))
+                gauges.set(IN_FLIGHT.key(()), len(self._in_flight))
+            if id(ctx) in self._streams:
+                self._streams.discard(id(ctx))
+                gauges.set(IN_FLIGHT_STREAMS.key(()), len(self._streams))
+        path = ctx.route if ctx.route in self.paths else "unmatched"
+        method = ctx.method if ctx.method in _METHODS else "other"
+        http = (path, method, str(ctx.http_status or ctx.status))
+        counters.add(HTTP_REQUESTS.key(http), 1.0)
+        observe(counters, HTTP_DURATION, http, duration)
+        # counted upstream: requests that reached a provider, or that its open circuit refused
+        if ctx.attempts or ctx.error_type == "circuit_open":
+            self._upstream(counters, ctx, duration)
+        self._publish_circuits(gauges)
+
+    def _upstream(self, counters, ctx, duration: float) -> None:
+        vk_id, vk_name = self.vk_labels.get(ctx.virtual_key, ("", ""))
+        base = (ctx.provider, ctx.model, "chat_completion_stream" if ctx.stream else "chat_completion", vk_id, vk_name)
+        counters.add(UPSTREAM_REQUESTS.key(base), 1.0)
+        success = ctx.status == 200 and not ctx.error_type and not ctx.client_disconnected
+        if success:
+            counters.add(SUCCESS_REQUESTS.key(base), 1.0)
+        elif ctx.client_disconnected:
+            counters.add(CLIENT_DISCONNECTS.key(base), 1.0)
+        else:
+            counters.add(ERROR_REQUESTS.key((*base, ctx.error_type or "unknown")), 1.0)
+        observe(counters, UPSTREAM_LATENCY, (*base, "true" if success else "false"), duration)
+        if ctx.ttft is not None:
+            observe(counters, FIRST_TOKEN, base, ctx.ttft)
+        usage = ctx.usage or {}
+        for family, field in ((INPUT_TOKENS, "prompt_tokens"), (OUTPUT_TOKENS, "completion_tokens")):
+            tokens = usage.get(field)
+            if isinstance(tokens, int) and tokens > 0:
+                counters.add(family.key(base), float(tokens))
+        if ctx.retries:
+            counters.add(RETRIES.key(base), float(ctx.retries))
+        if ctx.fallback_index:
+            counters.add(FALLBACKS.key(base), 1.0)
+
+    def _publish_circuits(self, gauges) -> None:
+        """This worker's breaker states, as 0/1 per state; they only change while a request runs."""
+        if self.breakers is None:
+            return
+        states = self.breakers.states()
+        if states == self._published:
+            return
+        self._published = states
+        for (provider, model), state in states.items():
+            for name in _CIRCUIT_STATES:
+                gauges.set(CIRCUITS.key((provider, model, name)), 1.0 if name == state else 0.0)
+
+    # the page
+
+    def render(self, *, multiprocess: bool = False) -> bytes:
+        counters, gauges = self._stores()
+        self._publish_circuits(gauges)
+        if self._directory:
+            return exposition(collect(self._directory))
+        if multiprocess and not self._warned:
+            self._warned = True
+            log.warning("/metrics shows this worker's numbers only: start gunicorn with deploy/gunicorn.conf.py "
+                        "(or set BIFROST_METRICS_DIR to an empty directory) to sum them over all workers")
+        values = counters.snapshot()
+        values.update(gauges.snapshot())
+        return exposition(values)

@@ -1,0 +1,129 @@
+"""gunicorn settings for bifrost-wsgi.
+
+    BIFROST_CONFIG=/etc/bifrost-wsgi/config.json \
+        gunicorn -c deploy/gunicorn.conf.py bifrost_wsgi.wsgi:application
+
+Every value comes from an environment variable with a production default; the ``bifrost-wsgi`` command
+uses the same values. Why these:
+
+- ``gthread`` workers. A stream holds one thread for as long as it lasts, so concurrent requests and
+  streams = workers x threads (``BIFROST_THREADS`` is the knob). The sync worker is unsupported for
+  streaming: it serves one request at a time and, since it only tells the master it is alive between
+  requests, kills any stream longer than ``timeout`` ("WORKER TIMEOUT"); the app logs a warning once when
+  it streams on a server that is not multithreaded.
+- ``timeout`` is only the worker liveness check: a gthread worker's main loop reports every second while its
+  threads stream, so no stream is ever killed by it, whatever its length. Upstream waits are bounded by the
+  config instead (``default_request_timeout_in_seconds``, ``stream_idle_timeout_in_seconds``,
+  ``client.request_deadline_in_seconds``).
+- ``graceful_timeout`` is how long a worker that is told to stop (deploy: ``kill -HUP`` the master; stop:
+  SIGTERM; ``max_requests`` recycling) may take to finish the requests and streams it has: 300 s by
+  default, as long as the default request deadline. New workers take new connections meanwhile. Keep
+  systemd's TimeoutStopSec above it.
+- ``keepalive`` 75 s is longer than nginx's upstream ``keepalive_timeout`` (60 s in deploy/nginx/bifrost.conf),
+  so gunicorn never closes an idle connection nginx is about to reuse. Idle connections cost no thread.
+- ``max_requests`` (+10 % jitter) recycles workers now and then; metrics survive it (bifrost_wsgi/metrics.py).
+- gunicorn's own access log is off: the access log is ours, one JSON line per request on stdout
+  (logger ``bifrost_wsgi.access``); gunicorn's and the app's messages go to stderr.
+- The app is not preloaded: each worker reads the config itself, so ``kill -HUP`` also reloads config.json
+  (check it first: ``bifrost-wsgi --check-config``) and a new version of the code.
+
+Variables: BIFROST_BIND (default BIFROST_HOST:BIFROST_PORT = 127.0.0.1:8080; "unix:/run/x.sock" works),
+BIFROST_WORKERS (default WEB_CONCURRENCY, else the number of cores), BIFROST_THREADS (64),
+BIFROST_GRACEFUL_TIMEOUT (300), BIFROST_MAX_REQUESTS (10000; 0 = never recycle), BIFROST_LOG_LEVEL (info),
+BIFROST_METRICS_DIR (default: a private temporary directory), FORWARDED_ALLOW_IPS (gunicorn's; also
+which peers the access log believes about the client address).
+"""
+
+import contextlib
+import os
+import sys
+
+
+def _env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def _default_bind():
+    host = os.environ.get("BIFROST_HOST", "127.0.0.1")
+    port = os.environ.get("BIFROST_PORT", "8080")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+bind = [os.environ.get("BIFROST_BIND") or _default_bind()]
+worker_class = "gthread"
+workers = _env_int("BIFROST_WORKERS", _env_int("WEB_CONCURRENCY", os.cpu_count() or 1))
+threads = _env_int("BIFROST_THREADS", 64)
+timeout = 30
+graceful_timeout = _env_int("BIFROST_GRACEFUL_TIMEOUT", 300)
+keepalive = 75
+max_requests = _env_int("BIFROST_MAX_REQUESTS", 10000)
+max_requests_jitter = max_requests // 10
+preload_app = False
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("BIFROST_LOG_LEVEL", "info")
+proc_name = "bifrost-wsgi"
+# gunicorn >= 25.1 opens a control socket under $HOME by default: nothing we need, and one path shared by
+# every gunicorn of the user (older versions ignore this setting)
+control_socket_disable = True
+
+
+@contextlib.contextmanager
+def _bifrost():
+    """Import bifrost_wsgi for a hook, then forget it: the master must not keep the package, or workers
+    forked after a HUP would inherit its old modules instead of importing the code now on disk."""
+    try:
+        import bifrost_wsgi.config
+        import bifrost_wsgi.metrics
+
+        yield bifrost_wsgi
+    finally:
+        for name in [n for n in sys.modules if n == "bifrost_wsgi" or n.startswith("bifrost_wsgi.")]:
+            del sys.modules[name]
+
+
+def _is_local(address):
+    if isinstance(address, str):  # unix socket
+        return True
+    host = address[0]
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _check_config(server, pkg):
+    """The config as the workers will read it: one error line, or warnings."""
+    try:
+        config = pkg.config.load()
+    except pkg.config.ConfigError as exc:
+        server.log.error("bifrost-wsgi: config error: %s", exc)
+        return None
+    for warning in config.warnings:
+        server.log.warning("bifrost-wsgi: %s", warning)
+    if not config.virtual_keys and not all(_is_local(a) for a in server.cfg.address):
+        server.log.warning("bifrost-wsgi: LISTENING ON A NON-LOOPBACK ADDRESS WITH NO VIRTUAL KEYS: anyone who "
+                           "can reach it can spend your provider keys (configure governance.virtual_keys)")
+    return config
+
+
+def on_starting(server):
+    with _bifrost() as pkg:
+        if _check_config(server, pkg) is None:
+            sys.exit(2)  # exit status 2, one line naming the JSON path: no worker boot loop
+        pkg.metrics.prepare_directory()
+
+
+def on_reload(server):
+    # a bad config now would stop every new worker from booting, and gunicorn with them
+    with _bifrost() as pkg:
+        if _check_config(server, pkg) is None:
+            server.log.error("bifrost-wsgi: the reload will fail: fix the config (bifrost-wsgi --check-config)")
+
+
+def child_exit(server, worker):
+    with _bifrost() as pkg:
+        pkg.metrics.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    with _bifrost() as pkg:
+        pkg.metrics.remove_directory()

@@ -25,7 +25,8 @@ from typing import Mapping
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest
+from .base import (ChatRequest, Target, UpstreamRequest, dumps, error_from_body, json_object, json_request,
+                   refuse_unsupported)
 
 PROVIDER = "anthropic"
 
@@ -60,10 +61,6 @@ ERROR_STATUS = {
     "overloaded_error": 529,
 }
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-
 
 def _unsupported(what: str, param: str):
     return UnsupportedParameter(f"{what} is not supported by {PROVIDER}", param=param)
@@ -75,7 +72,7 @@ def _unsupported(what: str, param: str):
 def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: bool = False) -> dict:
     """The Messages API body for a chat request (``model`` included; Vertex pops it)."""
     params = req.params
-    _refuse_unsupported(params)
+    refuse_unsupported(params, PROVIDER)
     body: dict = {"model": target.model}
     max_tokens = params.get("max_completion_tokens", DEFAULT_MAX_TOKENS)
     thinking = _thinking(params.get("reasoning"))
@@ -108,18 +105,6 @@ def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: b
         for k, v in req.extra.items():
             body.setdefault(k, v)
     return body
-
-
-def _refuse_unsupported(params: dict) -> None:
-    """Parameters whose silent loss would change what the client gets."""
-    if params.get("n", 1) > 1:
-        raise _unsupported("n > 1", "n")
-    if params.get("logprobs"):
-        raise _unsupported("logprobs", "logprobs")
-    if "audio" in params:
-        raise _unsupported("audio output", "audio")
-    if "audio" in params.get("modalities", ()):
-        raise _unsupported("audio output", "modalities")
 
 
 def _sampling(body: dict, params: dict, extra: dict, *, thinking: bool) -> None:
@@ -391,7 +376,7 @@ def parse_message(data: dict, *, model: str, created: int | None = None) -> dict
             texts.append(block.get("text") or "")
         elif kind == "tool_use":
             calls.append({"id": block.get("id", ""), "type": "function",
-                          "function": {"name": block.get("name", ""), "arguments": _dumps(block.get("input") or {})}})
+                          "function": {"name": block.get("name", ""), "arguments": dumps(block.get("input") or {})}})
         elif kind == "thinking":
             reasoning.append(block.get("thinking") or "")
             details.append(_detail("reasoning.text", len(details), text=block.get("thinking") or "",
@@ -455,14 +440,7 @@ def _int(value) -> int:
 
 def parse_error_body(status: int, body: bytes):
     """Anthropic's ``{"type": "error", "error": {"type", "message"}}`` → a ProviderError with that status."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        return _error(status, data)
-    text = body.decode("utf-8", "replace").strip()[:1000]
-    return provider_error(status, text or f"upstream returned status {status}")
+    return error_from_body(status, body, _error)
 
 
 def _error(status: int | None, data: dict):
@@ -476,16 +454,6 @@ def _error(status: int | None, data: dict):
     if not isinstance(message, str):
         message = json.dumps(message) if message is not None else ""
     return provider_error(status, message, type=etype)
-
-
-def _json_object(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
-    return data
 
 
 # --- streaming -------------------------------------------------------------------------------------
@@ -560,7 +528,7 @@ class AnthropicStream:
         state = self._blocks[index] = _Block("tool", self._tools)
         self._tools += 1
         # a streamed tool_use starts with input {}; anything else is already the whole input
-        arguments = _dumps(block["input"]) if block.get("input") else ""
+        arguments = dumps(block["input"]) if block.get("input") else ""
         state.has_arguments = bool(arguments)
         return [self._chunk({"tool_calls": [{"index": state.ordinal, "id": block.get("id", ""), "type": "function",
                                              "function": {"name": block.get("name", ""), "arguments": arguments}}]})]
@@ -674,11 +642,10 @@ class AnthropicAdapter:
                       passthrough: bool = False) -> UpstreamRequest:
         body = build_body(req, target, stream=stream, passthrough=passthrough)
         # anthropic-version comes from the registry row, the key from auth.py
-        return UpstreamRequest("POST", target.base_url + target.row.chat_path,
-                               dict(_SSE_HEADERS if stream else _JSON_HEADERS), _dumps(body).encode())
+        return json_request(target.base_url + target.row.chat_path, body, stream=stream)
 
     def parse_response(self, body: bytes, target: Target) -> dict:
-        data = _json_object(body)
+        data = json_object(body)
         if data.get("type") == "error":
             raise _error(None, data)
         if not isinstance(data.get("content"), list):

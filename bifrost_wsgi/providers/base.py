@@ -7,10 +7,16 @@ Credentials are applied afterwards by ``auth.py``, so golden fixtures of built r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
+from ..errors import UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..schema import ChatRequest
+
+#: compact JSON that keeps non-ASCII text as it is: how the adapters encode request bodies and the JSON
+#: strings they build for the client (tool-call arguments)
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +116,68 @@ def iter_text_parts(content) -> Iterable[str]:
         for part in content:
             if part.get("type") == "text":
                 yield part.get("text", "")
+
+
+# --- shared by the adapters -------------------------------------------------------------------------
+
+
+def json_request(url: str, body: dict, *, stream: bool,
+                 stream_accept: str = "text/event-stream") -> UpstreamRequest:
+    """A POST of ``body`` as compact JSON. Every adapter streams server-sent events except Bedrock, which
+    passes its event-stream media type as ``stream_accept``. The headers are a new dict each time because
+    ``auth.py`` adds the credentials to it."""
+    accept = stream_accept if stream else "application/json"
+    return UpstreamRequest("POST", url, {"Content-Type": "application/json", "Accept": accept}, dumps(body).encode())
+
+
+def json_object(body: bytes, *, unwrap_single: bool = False) -> dict:
+    """An upstream answer body that must be a JSON object; anything else is a protocol error.
+
+    ``unwrap_single`` also takes an object inside a one-element array (Vertex answers so for Gemini models).
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
+    if unwrap_single and isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
+    return data
+
+
+def error_from_body(status: int, body: bytes, parse_dict: Callable[[int, dict], Exception], *,
+                    unwrap_first: bool = False) -> Exception:
+    """An upstream error answer: a JSON object goes to the provider's ``parse_dict``; any other body becomes
+    the message as it is (cut to 1000 characters), an empty one a message naming the status.
+
+    ``unwrap_first`` reads an array that starts with an object as that object (Google may wrap its errors
+    so). It is looser than ``json_object``'s ``unwrap_single``; both rules are kept as Gemini had them.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if unwrap_first and isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]
+    if isinstance(data, dict):
+        return parse_dict(status, data)
+    text = body.decode("utf-8", "replace").strip()[:1000]
+    return provider_error(status, text or f"upstream returned status {status}")
+
+
+def refuse_unsupported(params: dict, provider: str) -> None:
+    """Refuse what the Anthropic and Bedrock wire formats have no field for and whose silent loss would change
+    what the client gets: several choices, logprobs, audio output. Cohere and Gemini keep their own checks:
+    they support some of these, and their refusals differ in order or wording."""
+    def refuse(what: str, param: str):
+        return UnsupportedParameter(f"{what} is not supported by {provider}", param=param)
+
+    if params.get("n", 1) > 1:
+        raise refuse("n > 1", "n")
+    if params.get("logprobs"):
+        raise refuse("logprobs", "logprobs")
+    if "audio" in params:
+        raise refuse("audio output", "audio")
+    if "audio" in params.get("modalities", ()):
+        raise refuse("audio output", "modalities")

@@ -29,7 +29,7 @@ from typing import Mapping
 from urllib.parse import quote, unquote_to_bytes
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
-from .base import ChatRequest, Target, UpstreamRequest
+from .base import ChatRequest, Target, UpstreamRequest, dumps, json_object, json_request, refuse_unsupported
 
 PROVIDER = "bedrock"
 DEFAULT_REGION = "us-east-1"
@@ -92,9 +92,8 @@ BEDROCK_FIELDS = ("guardrailConfig", "performanceConfig", "promptVariables", "re
 # extra fields this module consumes itself; pass-through never copies them to the top level
 _CONSUMED = frozenset({*BEDROCK_FIELDS, "additionalModelRequestFields", "top_k"})
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_STREAM_HEADERS = {"Content-Type": "application/json", "Accept": "application/vnd.amazon.eventstream"}
+#: ConverseStream answers in the AWS event-stream framing, not server-sent events
+_STREAM_ACCEPT = "application/vnd.amazon.eventstream"
 _CACHE_POINT = {"cachePoint": {"type": "default"}}
 _EMPTY_RESULT = {"text": "(empty)"}
 _NAME_JUNK = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
@@ -175,13 +174,9 @@ def build_body(req: ChatRequest, target: Target, *, stream: bool = False, passth
 
 
 def _refuse_unsupported(params: dict) -> None:
-    """Parameters whose silent loss would change what the client gets."""
-    if params.get("n", 1) > 1:
-        raise _unsupported("n > 1", "n")
-    if params.get("logprobs"):
-        raise _unsupported("logprobs", "logprobs")
-    if "audio" in params or "audio" in params.get("modalities", ()):
-        raise _unsupported("audio output", "audio" if "audio" in params else "modalities")
+    """Parameters whose silent loss would change what the client gets: the ones Anthropic refuses too, and
+    web search, which Converse does not offer."""
+    refuse_unsupported(params, PROVIDER)
     if "web_search_options" in params:
         raise _unsupported("web_search_options", "web_search_options")
 
@@ -543,16 +538,6 @@ def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def _json_object(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
-    return data
-
-
 class _Answer:
     """What the content blocks of one Converse answer add up to."""
 
@@ -570,7 +555,7 @@ class _Answer:
     def tool_use(self, use) -> None:
         if not isinstance(use, dict):
             return
-        arguments = _dumps(use.get("input", {}))
+        arguments = dumps(use.get("input", {}))
         if use.get("name", "").startswith(STRUCTURED_PREFIX):
             self.structured = arguments
             return
@@ -836,11 +821,10 @@ class BedrockAdapter:
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool,
                       passthrough: bool = False) -> UpstreamRequest:
         body = build_body(req, target, stream=stream, passthrough=passthrough)
-        headers = dict(_STREAM_HEADERS if stream else _JSON_HEADERS)
-        return UpstreamRequest("POST", url(target, stream=stream), headers, _dumps(body).encode())
+        return json_request(url(target, stream=stream), body, stream=stream, stream_accept=_STREAM_ACCEPT)
 
     def parse_response(self, body: bytes, target: Target) -> dict:
-        return parse_message(_json_object(body), target)
+        return parse_message(json_object(body), target)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target):
         return parse_error(status, headers, body)

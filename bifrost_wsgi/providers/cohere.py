@@ -23,12 +23,8 @@ from typing import Mapping
 
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest
+from .base import ChatRequest, Target, UpstreamRequest, error_from_body, json_object, json_request
 from .openai_compat import parse_error_body
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 
 #: Cohere finish reasons that end a usable answer
 FINISH_REASONS = {
@@ -260,16 +256,6 @@ def _thinking(reasoning: dict | None) -> dict | None:
 # --- response -----------------------------------------------------------------------------------------
 
 
-def _json_object(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
-    return data
-
-
 def _raise_if_failed(reason, detail) -> None:
     status = FAILED.get(reason)
     if status is not None:
@@ -363,21 +349,13 @@ class CohereAdapter:
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool,
                       passthrough: bool = False) -> UpstreamRequest:
         body = build_body(req, target, stream=stream, passthrough=passthrough)
-        return UpstreamRequest("POST", target.base_url + target.row.chat_path,
-                               dict(_SSE_HEADERS if stream else _JSON_HEADERS), _dumps(body).encode())
+        return json_request(target.base_url + target.row.chat_path, body, stream=stream)
 
     def parse_response(self, body: bytes, target: Target) -> dict:
-        return parse_answer(_json_object(body), target, created=int(time.time()))
+        return parse_answer(json_object(body), target, created=int(time.time()))
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return parse_error_data(status, data)
-        text = body.decode("utf-8", "replace").strip()[:1000]
-        return provider_error(status, text or f"upstream returned status {status}")
+        return error_from_body(status, body, parse_error_data)
 
     def new_stream(self, req: ChatRequest, target: Target) -> "CohereStream":
         return CohereStream(target.model)

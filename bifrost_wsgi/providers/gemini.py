@@ -35,11 +35,8 @@ from urllib.parse import quote
 
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, iter_text_parts
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+from . import base
+from .base import ChatRequest, Target, UpstreamRequest, dumps, error_from_body, iter_text_parts, json_request
 
 THOUGHT_MARK = "__thought__"
 # Google's documented stand-in for a function call whose real signature is unknown (Gemini 3+ only).
@@ -554,7 +551,7 @@ class _Parts:
                 self.tool_calls.append({
                     "id": new_tool_call_id(signature),
                     "type": "function",
-                    "function": {"name": call.get("name", ""), "arguments": _dumps(call.get("args") or {})},
+                    "function": {"name": call.get("name", ""), "arguments": dumps(call.get("args") or {})},
                 })
                 continue
             if signature:
@@ -614,16 +611,9 @@ def created_at(data: dict) -> int:
     return int(time.time())
 
 
-def json_object(body: bytes):
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
-    if isinstance(data, list) and len(data) == 1:  # Vertex wraps some answers in a one-element array
-        data = data[0]
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
-    return data
+def json_object(body: bytes) -> dict:
+    # Vertex wraps some answers in a one-element array
+    return base.json_object(body, unwrap_single=True)
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -631,22 +621,13 @@ def json_object(body: bytes):
 
 def parse_error_body(status: int, body: bytes):
     """Google's ``{"error": {"code", "message", "status", "details"}}`` (bare or in a one-element array)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        data = data[0]
-    if isinstance(data, dict):
-        return error_from_object(status, data)
-    text = body.decode("utf-8", "replace").strip()[:1000]
-    return provider_error(status, text or f"upstream returned status {status}")
+    return error_from_body(status, body, error_from_object, unwrap_first=True)
 
 
 def error_from_object(status: int, data: dict):
     err = data.get("error")
     if not isinstance(err, dict):
-        return provider_error(status, _dumps(data)[:1000])
+        return provider_error(status, dumps(data)[:1000])
     message = err.get("message") if isinstance(err.get("message"), str) else ""
     rpc_status = err.get("status") if isinstance(err.get("status"), str) else None
     return provider_error(status, message, type=rpc_status, code=rpc_status, retry_after=_retry_delay(err))
@@ -766,8 +747,7 @@ class GeminiAdapter:
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool, passthrough: bool = False) -> UpstreamRequest:
         body = build_body(req, target, stream=stream, passthrough=passthrough)
-        return UpstreamRequest("POST", self.url(target, stream=stream), dict(SSE_HEADERS if stream else JSON_HEADERS),
-                               _dumps(body).encode())
+        return json_request(self.url(target, stream=stream), body, stream=stream)
 
     def parse_response(self, body: bytes, target: Target) -> dict:
         return parse_body(json_object(body), model=target.model)

@@ -12,11 +12,7 @@ from typing import Mapping
 
 from ..errors import UpstreamProtocolError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, drop_nulls
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+from .base import ChatRequest, Target, UpstreamRequest, drop_nulls, error_from_body, json_object, json_request
 
 
 def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> dict:
@@ -54,11 +50,10 @@ class OpenAICompatAdapter:
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool, passthrough: bool = False) -> UpstreamRequest:
         body = build_body(req, target, stream=stream, passthrough=passthrough)
-        return UpstreamRequest("POST", self.url(target, stream=stream),
-                               dict(_SSE_HEADERS if stream else _JSON_HEADERS), _dumps(body).encode())
+        return json_request(self.url(target, stream=stream), body, stream=stream)
 
     def parse_response(self, body: bytes, target: Target) -> dict:
-        data = _json_object(body)
+        data = json_object(body)
         if "error" in data and "choices" not in data:
             raise parse_error_body(200, data)
         if not isinstance(data.get("choices"), list):
@@ -66,14 +61,7 @@ class OpenAICompatAdapter:
         return drop_nulls(data)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return parse_error_body(status, data)
-        text = body.decode("utf-8", "replace").strip()[:1000]
-        return provider_error(status, text or f"upstream returned status {status}")
+        return error_from_body(status, body, parse_error_body)
 
     def new_stream(self, req: ChatRequest, target: Target) -> "OpenAIStream":
         return OpenAIStream()
@@ -92,16 +80,6 @@ def parse_error_body(status: int, data: dict):
     etype = err.get("type")
     return provider_error(status, message, type=etype if isinstance(etype, str) else None,
                           code=err.get("code"), param=err.get("param"))
-
-
-def _json_object(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UpstreamProtocolError(f"upstream answered with invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("upstream answered with JSON that is not an object")
-    return data
 
 
 class OpenAIStream:

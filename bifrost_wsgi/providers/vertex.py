@@ -17,12 +17,10 @@ from typing import Mapping
 from urllib.parse import quote
 
 from . import anthropic, gemini
-from .base import ChatRequest, Target, UpstreamRequest
+from .base import ChatRequest, Target, UpstreamRequest, json_request
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 DEFAULT_REGION = "us-central1"
-
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def is_claude(model: str) -> bool:
@@ -70,8 +68,7 @@ class VertexAdapter:
             body = claude_body(req, target, stream=stream, passthrough=passthrough)
         else:
             body = gemini.build_body(req, target, stream=stream, passthrough=passthrough)
-        headers = dict(gemini.SSE_HEADERS if stream else gemini.JSON_HEADERS)
-        return UpstreamRequest("POST", url(target, stream=stream), headers, _dumps(body).encode())
+        return json_request(url(target, stream=stream), body, stream=stream)
 
     def parse_response(self, body: bytes, target: Target) -> dict:
         if is_claude(target.model):

@@ -7,7 +7,6 @@ bound to its provider's row by ``config.py``, so it can only be applied to that 
 from __future__ import annotations
 
 import importlib
-from dataclasses import replace
 
 from .providers.base import Target, UpstreamRequest
 

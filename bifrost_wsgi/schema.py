@@ -340,8 +340,6 @@ PARAMS: dict[str, Validator] = {
     "prediction": any_object,
     "web_search_options": any_object,
 }
-# Fields that are the gateway's own, not forwarded as parameters.
-_GATEWAY_FIELDS = {"model", "messages", "fallbacks", "stream", "max_tokens"}
 
 
 @dataclass(slots=True)
@@ -431,7 +429,7 @@ def parse_request(body) -> ChatRequest:
         elif key == "stream":
             stream = boolean(value, key)
         elif key == "fallbacks":
-            fallbacks = [split_ref(v, f"fallbacks[{i}]") for i, v in enumerate(array(_model_ref)(value, key))]
+            fallbacks = [tuple(v.partition("/")[::2]) for v in array(_model_ref)(value, key)]
         elif key == "max_tokens":
             max_tokens = integer(1)(value, key)
         elif key != "model":
@@ -442,8 +440,3 @@ def parse_request(body) -> ChatRequest:
     if effort is not None:
         params["reasoning"] = {"effort": effort, **params.get("reasoning", {})}
     return ChatRequest(provider, model, messages, params, fallbacks, stream, extra)
-
-
-def split_ref(value: str, path: str) -> tuple[str, str]:
-    provider, _, model = value.partition("/")
-    return provider, model

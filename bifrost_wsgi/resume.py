@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from . import errors as E
+from .providers.base import Raw
 
 log = logging.getLogger("bifrost_wsgi.resume")
 
@@ -40,6 +41,8 @@ class PrefixSkipper:
     def feed(self, event) -> list[dict]:
         out = []
         for chunk in self.inner.feed(event):
+            if type(chunk) is Raw:
+                chunk = chunk.as_dict()
             if self.left:
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}

@@ -13,10 +13,12 @@ off intermediate chunks and delivered once on the final chunk, ``extra_fields`` 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from . import errors as E, policy, shapes
+from .providers.base import Raw
 from .schema import ChatRequest, Message
 from .sse import DONE, encode
 
@@ -42,11 +44,24 @@ class Opened:
             rel()
 
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+# Fast path for OpenAI-compatible content chunks (PERF: the parse → strip nulls → re-encode round trip was
+# most of the gateway's per-chunk cost). Null members appear in the upstream text exactly as these patterns:
+# JSON escapes every quote inside a string, so they can only match structure, never content.
+_NULL_PATTERNS = (',"logprobs":null', ',"finish_reason":null', ',"usage":null', ',"refusal":null',
+                  ',"role":null', ',"tool_calls":null', ',"function_call":null', ',"system_fingerprint":null',
+                  ',"service_tier":null', ',"reasoning":null', ',"reasoning_content":null', ',"audio":null')
+_FAST_TOP = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices", "usage", "service_tier",
+                       "obfuscation"})
+_FAST_CHOICE = frozenset({"index", "delta", "logprobs", "finish_reason"})
+
+
 class Relay:
     """Per-response chunk state: what has been sent, the pending finish reasons and usage."""
 
     __slots__ = ("provider", "model_requested", "index", "last", "usage", "finish", "id", "model", "created",
-                 "fingerprint", "text", "tool_calls_sent", "first_at")
+                 "fingerprint", "parts", "tool_calls_sent", "first_at", "_head", "_head_for")
 
     def __init__(self, started: float) -> None:
         self.provider = ""
@@ -59,9 +74,76 @@ class Relay:
         self.model = ""
         self.created = int(time.time())
         self.fingerprint = None
-        self.text = ""  # content already sent: what a resumed fallback must continue from
+        self.parts: list[str] = []  # content already sent: what a resumed fallback must continue from
         self.tool_calls_sent = False
         self.first_at: float | None = None
+        self._head = ""
+        self._head_for: tuple = ()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def encode(self, item) -> bytes | None:
+        """One upstream chunk (a dict, or a Raw) as the SSE event to send; None when nothing is left to send."""
+        if type(item) is Raw:
+            data = self._passthrough(item.chunk, item.data)
+            if data is not None:
+                return self.stamp(data)
+            item = item.as_dict()
+        chunk = self.prepare(item)
+        return None if chunk is None else self.stamp(_dumps(chunk))
+
+    def _passthrough(self, chunk: dict, data: str) -> str | None:
+        """The upstream text minus its null members when the chunk is plain content; else None."""
+        if not self.id or chunk.get("object") != "chat.completion.chunk" or chunk.get("usage") is not None:
+            return None
+        nulls = 0
+        for k, v in chunk.items():
+            if k not in _FAST_TOP:
+                return None
+            if v is None:
+                nulls += 1
+        choices = chunk.get("choices")
+        if type(choices) is not list or not choices:
+            return None
+        texts = []
+        for choice in choices:
+            for k, v in choice.items():
+                if k not in _FAST_CHOICE:
+                    return None
+                if v is None:
+                    nulls += 1
+                elif k == "logprobs" or k == "finish_reason":
+                    return None
+            delta = choice.get("delta")
+            if type(delta) is not dict:
+                return None
+            text = delta.get("content")
+            if type(text) is not str or not text:
+                return None
+            for k, v in delta.items():
+                if v is None:
+                    nulls += 1
+                elif k != "content":
+                    return None
+            texts.append(text)
+        if nulls:
+            for pattern in _NULL_PATTERNS:
+                if pattern in data:
+                    nulls -= data.count(pattern)
+                    data = data.replace(pattern, "")
+            if nulls:
+                return None  # a null we cannot cut as text (e.g. first member of its object)
+        data = data.rstrip()
+        if data[-1:] != "}":
+            return None
+        self.model = chunk.get("model") or self.model
+        fingerprint = chunk.get("system_fingerprint")
+        if fingerprint:
+            self.fingerprint = fingerprint
+        self.parts.extend(texts)
+        return data
 
     def prepare(self, chunk: dict) -> dict | None:
         """Normalise one upstream chunk; None when nothing is left to send on its own.
@@ -92,7 +174,7 @@ class Relay:
             if delta:
                 text = delta.get("content")
                 if isinstance(text, str):
-                    self.text += text
+                    self.parts.append(text)
                 if delta.get("tool_calls"):
                     self.tool_calls_sent = True
             keep.append(choice)
@@ -102,20 +184,20 @@ class Relay:
         chunk["object"] = "chat.completion.chunk"
         return chunk
 
-    def stamp(self, chunk: dict) -> bytes:
+    def stamp(self, data: str) -> bytes:
+        """The SSE event for a chunk's compact JSON text, with ``extra_fields`` spliced in before its end."""
         now = time.monotonic()
         if self.first_at is None:
             self.first_at = now
-        chunk["extra_fields"] = {
-            "request_type": CHAT_STREAM,
-            "provider": self.provider,
-            "model_requested": self.model_requested,
-            "chunk_index": self.index,
-            "latency": int((now - self.last) * 1000),
-        }
+        key = (self.provider, self.model_requested)
+        if key != self._head_for:
+            self._head_for = key
+            self._head = (',"extra_fields":{"request_type":"' + CHAT_STREAM + '","provider":' + _dumps(key[0])
+                          + ',"model_requested":' + _dumps(key[1]) + ',"chunk_index":')
+        out = f'data: {data[:-1]}{self._head}{self.index},"latency":{int((now - self.last) * 1000)}}}}}\n\n'
         self.index += 1
         self.last = now
-        return encode(chunk)
+        return out.encode()
 
     def closing(self) -> dict:
         return shapes.final_chunk(chunk_id=self.id or "chatcmpl-bifrost", created=self.created,
@@ -123,7 +205,9 @@ class Relay:
                                   usage=self.usage, system_fingerprint=self.fingerprint)
 
 
-def _has_content(chunk: dict) -> bool:
+def _has_content(chunk) -> bool:
+    if type(chunk) is Raw:
+        chunk = chunk.chunk
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
         for k in _CONTENT_KEYS:
@@ -234,11 +318,11 @@ class StreamBody:
             while True:
                 opened = self.opened
                 try:
-                    for chunk in opened.pending:
-                        out = relay.prepare(chunk)
-                        if out is not None:
-                            yield relay.stamp(out)
+                    # the peeked chunks go out in one write: the first token reaches the client sooner
+                    first = b"".join(filter(None, map(relay.encode, opened.pending)))
                     opened.pending = []
+                    if first:
+                        yield first
                     translator = opened.translator
                     while not translator.done:
                         try:
@@ -246,9 +330,9 @@ class StreamBody:
                         except StopIteration:
                             break
                         for chunk in translator.feed(event):
-                            out = relay.prepare(chunk)
+                            out = relay.encode(chunk)
                             if out is not None:
-                                yield relay.stamp(out)
+                                yield out
                     if not translator.finished:
                         raise E.UpstreamProtocolError("upstream stream ended before the answer was complete")
                 except E.GatewayError as err:
@@ -267,7 +351,7 @@ class StreamBody:
                 if malformed:
                     log.warning("request %s: skipped %d malformed upstream events", self.ctx.request_id, malformed)
                 self.completed = True
-                yield relay.stamp(relay.closing())
+                yield relay.stamp(_dumps(relay.closing()))
                 yield DONE
                 self._drain()
                 return

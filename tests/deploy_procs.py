@@ -69,7 +69,8 @@ class Gunicorn:
         child_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "bifrost_wsgi.wsgi:application"],
-            cwd=ROOT, env=child_env, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
+            cwd=ROOT, env=child_env, stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: close() reaps workers a HUP left behind
         try:
             _wait_listening(self.port, self.proc, "gunicorn", self.err_path)
             self.wait_workers(workers)
@@ -120,6 +121,10 @@ class Gunicorn:
 
     def close(self) -> None:
         _stop(self.proc, signal.SIGINT)  # quick shutdown: graceful_timeout is 300 s
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # old workers still finishing a stream after a HUP
+        except ProcessLookupError:
+            pass
         self._out.close()
         self._err.close()
 

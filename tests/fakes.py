@@ -50,7 +50,7 @@ def sse(*events, done: bool = True, sep: bytes = b"\n") -> list[bytes]:
         if isinstance(ev, (bytes, float, int)) and not isinstance(ev, bool):
             out.append(ev if isinstance(ev, bytes) else float(ev))
         else:
-            out.append(b"data: " + json.dumps(ev).encode() + sep + sep)
+            out.append(b"data: " + json.dumps(ev, separators=(",", ":")).encode() + sep + sep)  # as OpenAI sends it
     if done:
         out.append(b"data: [DONE]" + sep + sep)
     return out

@@ -63,6 +63,19 @@ class UpstreamRequest:
     body: bytes
 
 
+class Raw:
+    """A stream chunk as parsed (nulls still in) together with its JSON text: OpenAI-compatible streams
+    return these so the relay can forward the text itself when nothing in it needs changing."""
+
+    __slots__ = ("chunk", "data")
+
+    def __init__(self, chunk: dict, data: str) -> None:
+        self.chunk, self.data = chunk, data
+
+    def as_dict(self) -> dict:
+        return drop_nulls(self.chunk)
+
+
 class StreamTranslator(Protocol):
     """Turns upstream stream events into OpenAI ``chat.completion.chunk`` dicts.
 

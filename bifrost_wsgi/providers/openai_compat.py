@@ -12,7 +12,7 @@ from typing import Mapping
 
 from ..errors import UpstreamProtocolError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, drop_nulls, error_from_body, json_object, json_request
+from .base import ChatRequest, Raw, Target, UpstreamRequest, drop_nulls, error_from_body, json_object, json_request
 
 
 def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> dict:
@@ -119,12 +119,11 @@ class OpenAIStream:
             raise parse_error_body(status, chunk)
         if event.event == "error":
             raise parse_error_body(500, chunk)
-        if "null" in data:  # PERF: most chunks have none; skip the recursive copy for those
-            chunk = drop_nulls(chunk)
         for choice in chunk.get("choices") or ():
-            if choice.get("finish_reason"):
+            if type(choice) is dict and choice.get("finish_reason"):
                 self.finished = True
-        return [chunk]
+        # the relay forwards the text itself when nothing in it needs changing (streaming.Relay)
+        return [Raw(chunk, data)]
 
 
 ADAPTER = OpenAICompatAdapter()

@@ -1,0 +1,75 @@
+"""The relay's byte fast path (forwarding an OpenAI chunk's own text) gives exactly what the parse-and-
+re-encode path gives, for every chunk shape an OpenAI-compatible upstream sends; shapes it cannot forward
+safely fall back to the full path."""
+
+import json
+
+import pytest
+
+from bifrost_wsgi.providers.base import Raw
+from bifrost_wsgi.streaming import Relay
+
+BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1730000000, "model": "gpt-4o-mini"}
+COMPACT = (",", ":")
+
+CHUNKS = [
+    ("plain content with nulls", {**BASE, "system_fingerprint": "fp_1", "choices": [
+        {"index": 0, "delta": {"content": "Hel"}, "logprobs": None, "finish_reason": None}], "usage": None}),
+    ("content with quotes and null-looking text", {**BASE, "choices": [
+        {"index": 0, "delta": {"content": 'say ,"usage":null and "x"'}, "logprobs": None, "finish_reason": None}]}),
+    ("unicode and escapes", {**BASE, "choices": [{"index": 0, "delta": {"content": "é\u2028\n\t"}, "finish_reason": None}]}),
+    ("two choices", {**BASE, "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+                                         {"index": 1, "delta": {"content": "b"}, "finish_reason": None}]}),
+    ("refusal null in delta", {**BASE, "choices": [{"index": 0, "delta": {"content": "x", "refusal": None}}]}),
+    ("obfuscation and service tier", {**BASE, "service_tier": "default", "obfuscation": "abc",
+                                      "choices": [{"index": 0, "delta": {"content": "x"}}]}),
+    # not forwarded as text: each needs the full path
+    ("role chunk", {**BASE, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+    ("finish chunk", {**BASE, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+    ("usage chunk", {**BASE, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}),
+    ("tool call", {**BASE, "choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "function": {"arguments": "{}"}}]}}]}),
+    ("logprobs present", {**BASE, "choices": [{"index": 0, "delta": {"content": "x"},
+                                               "logprobs": {"content": [{"token": "x", "logprob": -0.1}]}}]}),
+    ("null as first member", {"choices": [{"logprobs": None, "index": 0, "delta": {"content": "x"}}], **BASE}),
+    ("unknown member", {**BASE, "x_provider": {"a": None}, "choices": [{"index": 0, "delta": {"content": "x"}}]}),
+]
+
+
+def _relay():
+    relay = Relay(0.0)
+    relay.provider, relay.model_requested = "openai", "gpt-4o-mini"
+    relay.id = "chatcmpl-1"  # a role chunk came first, as always
+    return relay
+
+
+def _events(out: bytes):
+    assert out.startswith(b"data: ") and out.endswith(b"\n\n")
+    event = json.loads(out[6:])
+    event["extra_fields"].pop("latency")
+    return event
+
+
+@pytest.mark.parametrize("chunk", [c[1] for c in CHUNKS], ids=[c[0] for c in CHUNKS])
+@pytest.mark.parametrize("separators", [COMPACT, None], ids=["compact", "spaced"])
+def test_fast_path_equals_full_path(chunk, separators):
+    text = json.dumps(chunk, separators=separators)
+    fast, full = _relay(), _relay()
+    got = fast.encode(Raw(json.loads(text), text))
+    want = full.encode(Raw(json.loads(text), text).as_dict())
+    assert (got is None) == (want is None)
+    if got is not None:
+        assert _events(got) == _events(want)
+        assert b"null" not in got.replace(b'\\"usage\\":null', b"")
+    assert fast.text == full.text
+    assert (fast.usage, fast.finish, fast.model) == (full.usage, full.finish, full.model)
+
+
+def test_plain_openai_chunk_is_forwarded_as_its_own_text():
+    chunk = CHUNKS[0][1]
+    text = json.dumps(chunk, separators=COMPACT)
+    out = _relay().encode(Raw(json.loads(text), text))
+    assert out.startswith(b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1730000000,'
+                          b'"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,'
+                          b'"delta":{"content":"Hel"}}],"extra_fields":{"request_type":"chat_completion_stream",'
+                          b'"provider":"openai","model_requested":"gpt-4o-mini","chunk_index":0,"latency":')

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-import uuid
 
 from . import accesslog, errors as E, governance, metrics, schema, web
 from .config import GatewayConfig, load
@@ -47,7 +47,7 @@ class Gateway:
         self.deadline = config.client.request_deadline
 
     def __call__(self, environ, start_response):
-        request_id = environ.get("HTTP_X_REQUEST_ID") or uuid.uuid4().hex
+        request_id = environ.get("HTTP_X_REQUEST_ID") or os.urandom(16).hex()  # PERF: uuid4 costs 4x
         rid_header = ("x-request-id", request_id)
         ctx = None
         if self.observers and (self.routes.get(environ.get("PATH_INFO") or "/") or {}).get(

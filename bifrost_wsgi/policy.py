@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 from . import errors as E
 
@@ -94,6 +93,8 @@ def parse_retry_after(headers) -> float | None:
         return max(float(value), 0.0)
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # rare (HTTP-date form) and slow to import
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

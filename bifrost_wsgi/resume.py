@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 
 from . import errors as E
-from .providers.base import Raw
 
 log = logging.getLogger("bifrost_wsgi.resume")
 
@@ -41,7 +40,7 @@ class PrefixSkipper:
     def feed(self, event) -> list[dict]:
         out = []
         for chunk in self.inner.feed(event):
-            if type(chunk) is Raw:
+            if type(chunk) is not dict:
                 chunk = chunk.as_dict()
             if self.left:
                 for choice in chunk.get("choices") or ():

@@ -18,7 +18,6 @@ import logging
 import time
 
 from . import errors as E, policy, shapes
-from .providers.base import Raw
 from .schema import ChatRequest, Message
 from .sse import DONE, encode
 
@@ -45,17 +44,6 @@ class Opened:
 
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-# Fast path for OpenAI-compatible content chunks (PERF: the parse → strip nulls → re-encode round trip was
-# most of the gateway's per-chunk cost). Null members appear in the upstream text exactly as these patterns:
-# JSON escapes every quote inside a string, so they can only match structure, never content.
-_NULL_PATTERNS = (',"logprobs":null', ',"finish_reason":null', ',"usage":null', ',"refusal":null',
-                  ',"role":null', ',"tool_calls":null', ',"function_call":null', ',"system_fingerprint":null',
-                  ',"service_tier":null', ',"reasoning":null', ',"reasoning_content":null', ',"audio":null')
-_FAST_TOP = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices", "usage", "service_tier",
-                       "obfuscation"})
-_FAST_CHOICE = frozenset({"index", "delta", "logprobs", "finish_reason"})
-
 
 class Relay:
     """Per-response chunk state: what has been sent, the pending finish reasons and usage."""
@@ -85,65 +73,17 @@ class Relay:
         return "".join(self.parts)
 
     def encode(self, item) -> bytes | None:
-        """One upstream chunk (a dict, or a Raw) as the SSE event to send; None when nothing is left to send."""
-        if type(item) is Raw:
-            data = self._passthrough(item.chunk, item.data)
-            if data is not None:
-                return self.stamp(data)
+        """One upstream chunk as the SSE event to send; None when nothing is left to send. ``item`` is a dict,
+        or a chunk a translator kept as text (openai_compat.PlainChunk), forwarded as it is once the stream's
+        id is known."""
+        if type(item) is not dict:
+            if self.id:
+                self.model = item.model()
+                self.parts.append(item.content())
+                return self.stamp(item.json_without_nulls())
             item = item.as_dict()
         chunk = self.prepare(item)
         return None if chunk is None else self.stamp(_dumps(chunk))
-
-    def _passthrough(self, chunk: dict, data: str) -> str | None:
-        """The upstream text minus its null members when the chunk is plain content; else None."""
-        if not self.id or chunk.get("object") != "chat.completion.chunk" or chunk.get("usage") is not None:
-            return None
-        nulls = 0
-        for k, v in chunk.items():
-            if k not in _FAST_TOP:
-                return None
-            if v is None:
-                nulls += 1
-        choices = chunk.get("choices")
-        if type(choices) is not list or not choices:
-            return None
-        texts = []
-        for choice in choices:
-            for k, v in choice.items():
-                if k not in _FAST_CHOICE:
-                    return None
-                if v is None:
-                    nulls += 1
-                elif k == "logprobs" or k == "finish_reason":
-                    return None
-            delta = choice.get("delta")
-            if type(delta) is not dict:
-                return None
-            text = delta.get("content")
-            if type(text) is not str or not text:
-                return None
-            for k, v in delta.items():
-                if v is None:
-                    nulls += 1
-                elif k != "content":
-                    return None
-            texts.append(text)
-        if nulls:
-            for pattern in _NULL_PATTERNS:
-                if pattern in data:
-                    nulls -= data.count(pattern)
-                    data = data.replace(pattern, "")
-            if nulls:
-                return None  # a null we cannot cut as text (e.g. first member of its object)
-        data = data.rstrip()
-        if data[-1:] != "}":
-            return None
-        self.model = chunk.get("model") or self.model
-        fingerprint = chunk.get("system_fingerprint")
-        if fingerprint:
-            self.fingerprint = fingerprint
-        self.parts.extend(texts)
-        return data
 
     def prepare(self, chunk: dict) -> dict | None:
         """Normalise one upstream chunk; None when nothing is left to send on its own.
@@ -206,8 +146,8 @@ class Relay:
 
 
 def _has_content(chunk) -> bool:
-    if type(chunk) is Raw:
-        chunk = chunk.chunk
+    if type(chunk) is not dict:
+        return True  # a chunk kept as text always carries content
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
         for k in _CONTENT_KEYS:

@@ -1,12 +1,13 @@
-"""The relay's byte fast path (forwarding an OpenAI chunk's own text) gives exactly what the parse-and-
-re-encode path gives, for every chunk shape an OpenAI-compatible upstream sends; shapes it cannot forward
-safely fall back to the full path."""
+"""The relay's text fast path (forwarding a plain OpenAI content chunk's own text) gives exactly what the
+parse-and-re-encode path gives, for every chunk shape an OpenAI-compatible upstream sends; shapes it cannot
+forward safely take the full path."""
 
 import json
 
 import pytest
 
-from bifrost_wsgi.providers.base import Raw
+from bifrost_wsgi.providers.openai_compat import OpenAIStream, PlainChunk
+from bifrost_wsgi.sse import Event
 from bifrost_wsgi.streaming import Relay
 
 BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1730000000, "model": "gpt-4o-mini"}
@@ -23,6 +24,11 @@ CHUNKS = [
     ("refusal null in delta", {**BASE, "choices": [{"index": 0, "delta": {"content": "x", "refusal": None}}]}),
     ("obfuscation and service tier", {**BASE, "service_tier": "default", "obfuscation": "abc",
                                       "choices": [{"index": 0, "delta": {"content": "x"}}]}),
+    ("escapes everywhere", {**BASE, "model": "m\"odel\\x", "choices": [
+        {"index": 0, "delta": {"content": "q\" b\\ nl\n tab\t u\u00e9 \u2028 /"}, "logprobs": None, "finish_reason": None}],
+        "usage": None}),
+    ("fingerprint null before choices", {**BASE, "system_fingerprint": None, "choices": [
+        {"index": 0, "delta": {"content": "x"}, "finish_reason": None, "logprobs": None}], "usage": None}),
     # not forwarded as text: each needs the full path
     ("role chunk", {**BASE, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
     ("finish chunk", {**BASE, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
@@ -50,17 +56,22 @@ def _events(out: bytes):
     return event
 
 
+def _items(text):
+    return OpenAIStream().feed(Event(text))
+
+
 @pytest.mark.parametrize("chunk", [c[1] for c in CHUNKS], ids=[c[0] for c in CHUNKS])
 @pytest.mark.parametrize("separators", [COMPACT, None], ids=["compact", "spaced"])
 def test_fast_path_equals_full_path(chunk, separators):
     text = json.dumps(chunk, separators=separators)
     fast, full = _relay(), _relay()
-    got = fast.encode(Raw(json.loads(text), text))
-    want = full.encode(Raw(json.loads(text), text).as_dict())
-    assert (got is None) == (want is None)
-    if got is not None:
-        assert _events(got) == _events(want)
-        assert b"null" not in got.replace(b'\\"usage\\":null', b"")
+    got = [fast.encode(item) for item in _items(text)]
+    want = [full.encode(item if type(item) is dict else item.as_dict()) for item in _items(text)]
+    assert [g is None for g in got] == [w is None for w in want]
+    for g, w in zip(got, want):
+        if g is not None:
+            assert _events(g) == _events(w)
+            assert b"null" not in g.replace(b'\\"usage\\":null', b"")
     assert fast.text == full.text
     assert (fast.usage, fast.finish, fast.model) == (full.usage, full.finish, full.model)
 
@@ -68,8 +79,20 @@ def test_fast_path_equals_full_path(chunk, separators):
 def test_plain_openai_chunk_is_forwarded_as_its_own_text():
     chunk = CHUNKS[0][1]
     text = json.dumps(chunk, separators=COMPACT)
-    out = _relay().encode(Raw(json.loads(text), text))
+    [item] = _items(text)
+    assert isinstance(item, PlainChunk)
+    out = _relay().encode(item)
     assert out.startswith(b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1730000000,'
                           b'"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,'
                           b'"delta":{"content":"Hel"}}],"extra_fields":{"request_type":"chat_completion_stream",'
                           b'"provider":"openai","model_requested":"gpt-4o-mini","chunk_index":0,"latency":')
+
+
+@pytest.mark.parametrize("text", [
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a\x01"}}]}',
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a\\q"}}]}',
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"}}]',
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"}}]}}',
+], ids=["raw control character", "invalid escape", "cut short", "extra brace"])
+def test_invalid_json_is_never_forwarded_as_text(text):
+    assert not any(isinstance(item, PlainChunk) for item in _items(text))

@@ -63,19 +63,6 @@ class UpstreamRequest:
     body: bytes
 
 
-class Raw:
-    """A stream chunk as parsed (nulls still in) together with its JSON text: OpenAI-compatible streams
-    return these so the relay can forward the text itself when nothing in it needs changing."""
-
-    __slots__ = ("chunk", "data")
-
-    def __init__(self, chunk: dict, data: str) -> None:
-        self.chunk, self.data = chunk, data
-
-    def as_dict(self) -> dict:
-        return drop_nulls(self.chunk)
-
-
 class StreamTranslator(Protocol):
     """Turns upstream stream events into OpenAI ``chat.completion.chunk`` dicts.
 
@@ -89,6 +76,8 @@ class StreamTranslator(Protocol):
     done: bool
 
     def feed(self, event: Any) -> list[dict]: ...
+    # A translator may also return, instead of a dict, an object the relay can forward as text: with
+    # ``json_without_nulls()``, ``content()``, ``model()`` and ``as_dict()`` (openai_compat.PlainChunk).
 
 
 class Adapter(Protocol):

@@ -25,7 +25,7 @@ from typing import Mapping
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
 from ..sse import Event
-from .base import (ChatRequest, Target, UpstreamRequest, dumps, error_from_body, json_object, json_request,
+from .base import (ChatRequest, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request,
                    refuse_unsupported)
 
 PROVIDER = "anthropic"
@@ -487,12 +487,8 @@ class AnthropicStream:
     def feed(self, event: Event) -> list[dict]:
         if not event.data:
             return []
-        try:
-            data = json.loads(event.data)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(data, dict):
+        data = json_event(event.data)
+        if data is None:
             self.malformed += 1
             return []
         handler = self._HANDLERS.get(data.get("type") or event.event)

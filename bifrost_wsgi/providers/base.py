@@ -93,6 +93,16 @@ class Adapter(Protocol):
     def new_stream(self, req: ChatRequest, target: Target) -> StreamTranslator: ...
 
 
+def json_event(data: str | bytes) -> dict | None:
+    """A stream event's payload as a JSON object, or None when it is not one: the translator counts it as
+    malformed and skips it (CONTRACT §7), never failing the stream."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def drop_nulls(value):
     """Remove null members from a parsed JSON value, in place, and return it (CONTRACT §6: fields without a
     value are omitted). In place because it runs on every streamed chunk."""

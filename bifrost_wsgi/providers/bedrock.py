@@ -29,7 +29,7 @@ from typing import Mapping
 from urllib.parse import quote, unquote_to_bytes
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
-from .base import ChatRequest, Target, UpstreamRequest, dumps, json_object, json_request, refuse_unsupported
+from .base import ChatRequest, Target, UpstreamRequest, dumps, json_event, json_object, json_request, refuse_unsupported
 
 PROVIDER = "bedrock"
 DEFAULT_REGION = "us-east-1"
@@ -705,12 +705,8 @@ class ConverseStream:
         handler = self._EVENTS.get(message.event_type)
         if handler is None:
             return []
-        try:
-            data = json.loads(message.payload)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(data, dict):
+        data = json_event(message.payload)
+        if data is None:
             self.malformed += 1
             return []
         return handler(self, data)

@@ -23,7 +23,7 @@ from typing import Mapping
 
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, error_from_body, json_object, json_request
+from .base import ChatRequest, Target, UpstreamRequest, error_from_body, json_event, json_object, json_request
 from .openai_compat import parse_error_body
 
 #: Cohere finish reasons that end a usable answer
@@ -400,12 +400,8 @@ class CohereStream:
         if data == "[DONE]":
             self.done = True
             return []
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(payload, dict):
+        payload = json_event(data)
+        if payload is None:
             self.malformed += 1
             return []
         kind = payload.get("type") or event.event

@@ -13,7 +13,7 @@ from typing import Mapping
 
 from ..errors import UpstreamProtocolError, provider_error
 from ..sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, drop_nulls, error_from_body, json_object, json_request
+from .base import ChatRequest, Target, UpstreamRequest, drop_nulls, error_from_body, json_event, json_object, json_request
 
 
 def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> dict:
@@ -149,12 +149,8 @@ class OpenAIStream:
         m = _PLAIN.fullmatch(data)
         if m is not None and m["text"] != '""':
             return [PlainChunk(data, m)]
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(chunk, dict):
+        chunk = json_event(data)
+        if chunk is None:
             self.malformed += 1
             return []
         if "error" in chunk and not chunk.get("choices"):

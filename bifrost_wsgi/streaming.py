@@ -195,6 +195,7 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                 from .resume import PrefixSkipper
 
                 translator = PrefixSkipper(translator, skip_prefix)
+            resp.deadline = ttft_deadline
             events = iter(decoder_for(rt.adapter.framing)(resp.iter_bytes()))
             pending: list[dict] = []
             relay.provider, relay.model_requested = target.provider, target.model
@@ -216,6 +217,7 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                         break
             if not translator.finished and not any(_has_content(c) for c in pending):
                 raise E.UpstreamProtocolError("upstream stream ended before any content")
+            resp.deadline = None
             resp.set_read_timeout(net.stream_idle_timeout)
             return Opened(rt, target, resp, events, translator, pending, release, circuit)
         except BaseException:

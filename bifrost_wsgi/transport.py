@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from typing import Iterator
 from urllib.parse import quote
 
@@ -96,11 +97,14 @@ def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, 
 class UpstreamResponse:
     """An upstream answer whose body has not been read yet (streams) or has (``body``)."""
 
-    __slots__ = ("status", "headers", "_resp", "_closed")
+    __slots__ = ("status", "headers", "deadline", "_resp", "_closed")
 
     def __init__(self, resp: requests.Response) -> None:
         self.status = resp.status_code
         self.headers = resp.headers
+        # time.monotonic() by which reading must be over (the first token's); checked per chunk, because
+        # an upstream that sends only keep-alive comments never lets a per-read timeout fire
+        self.deadline: float | None = None
         self._resp = resp
         self._closed = False
 
@@ -127,6 +131,11 @@ class UpstreamResponse:
                     return
                 raise UpstreamProtocolError(f"upstream stream failed: {exc.__class__.__name__}") from None
             if chunk:
+                if self.deadline is not None:
+                    left = self.deadline - time.monotonic()
+                    if left <= 0:
+                        raise UpstreamTimeout("upstream sent no content before the deadline")
+                    self.set_read_timeout(left)
                 yield chunk
 
     def set_read_timeout(self, seconds: float) -> None:

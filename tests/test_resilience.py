@@ -212,6 +212,19 @@ def test_slow_first_token_fails_over_before_any_byte(make, upstream):
     assert {e["extra_fields"]["provider"] for e in evs} == {"groq"}
 
 
+def test_keep_alive_comments_do_not_hide_a_missing_first_token(make, upstream):
+    """An upstream that only sends SSE comments (": ping") never trips a per-read timeout; the first-token
+    deadline still holds."""
+    url, script = make(primary={"first_token_timeout_in_seconds": 0.6}, fallback={})
+    script.set("primary", Reply(chunks=[x for _ in range(20) for x in (b": ping\n\n", 0.2)]))
+    script.set("backup", Reply(chunks=sse(*openai_chunks("from backup", model="backup"))))
+    t0 = time.monotonic()
+    r = chat(url, stream=True)
+    assert time.monotonic() - t0 < 2.0
+    evs = [json.loads(b[6:]) for b in r.text.split("\n\n") if b.startswith("data: {")]
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in evs) == "from backup"
+
+
 # 7. failures after the first byte ------------------------------------------------------------------------------
 
 def stream_events(resp):

@@ -245,6 +245,7 @@ class Dispatcher:
             try:
                 t0 = time.monotonic()
                 resp = self.send(rt, target, upreq, timeout, stream=False)
+                resp.deadline = ctx.deadline  # a trickling body must not outlive the request
                 body = resp.read()
                 latency = int((time.monotonic() - t0) * 1000)
             finally:

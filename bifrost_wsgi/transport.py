@@ -33,6 +33,7 @@ from .providers.base import UpstreamRequest
 
 USER_AGENT = f"bifrost-wsgi/{__version__}"
 CONNECT_TIMEOUT = 10.0
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a non-streamed answer (or error body) larger than this is refused
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 # read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle
 _VERIFY = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
@@ -109,10 +110,16 @@ class UpstreamResponse:
         self._closed = False
 
     def read(self) -> bytes:
+        """The whole body, within ``deadline`` and MAX_BODY_BYTES (a runaway upstream must not hold a thread
+        forever or exhaust memory)."""
         try:
-            return self._resp.content
-        except requests.exceptions.RequestException as exc:
-            raise _body_error(exc) from None
+            parts, size = [], 0
+            for chunk in self.iter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise UpstreamProtocolError("upstream answer is larger than the limit")
+                parts.append(chunk)
+            return b"".join(parts)
         finally:
             self.close()
 

@@ -196,6 +196,15 @@ def test_silent_upstream_without_fallback_is_504(make, upstream):
     assert env["type"] == "request_timed_out" and env["error"]["type"] == "request_timed_out"
 
 
+def test_trickling_body_is_bounded_by_the_request_deadline(make, upstream):
+    url, script = make(client={"request_deadline_in_seconds": 1}, primary={"max_retries": 0})
+    script.set("primary", Reply(chunks=[x for _ in range(40) for x in (b"{", 0.1)], content_type="application/json"))
+    t0 = time.monotonic()
+    r = chat(url, fallbacks=())
+    assert time.monotonic() - t0 < 2.0
+    assert r.status_code == 504 and r.json()["error"]["type"] == "request_timed_out"
+
+
 # 6. slow first token ---------------------------------------------------------------------------------------
 
 def test_slow_first_token_fails_over_before_any_byte(make, upstream):

@@ -82,6 +82,11 @@ class SSEDecoder:
     def _feed_lf(self, buf: bytes) -> list[Event]:
         """PERF: the usual case, LF line ends only: one split instead of a search per line, and ``data: ``
         lines handled inline."""
+        # the most common read of all: exactly one complete "data: ..." event
+        if buf[:6] == b"data: " and buf[-2:] == b"\n\n" and buf.count(b"\n") == 2 and not self._data \
+                and not self._event:
+            self._buf = b""
+            return [Event(buf[6:-2].decode("utf-8", "replace"), "", self._id)]
         lines = buf.split(b"\n")
         self._buf = lines.pop()
         if len(self._buf) > MAX_LINE_BYTES:

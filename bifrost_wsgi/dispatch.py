@@ -232,7 +232,11 @@ class Dispatcher:
         resp = transport.send(upreq, timeout=timeout, proxy=rt.conf.proxy, stream=stream)
         if resp.status >= 400:
             body = resp.read()
-            err = rt.adapter.parse_error(resp.status, resp.headers, body, target)
+            try:
+                err = rt.adapter.parse_error(resp.status, resp.headers, body, target)
+            except E.SHAPE_ERRORS as exc:
+                log.warning("%s error body has an unexpected shape (%s)", target.provider, exc, exc_info=True)
+                err = E.provider_error(resp.status, body.decode("utf-8", "replace").strip()[:1000])
             if err.retry_after is None:
                 err.retry_after = policy.parse_retry_after(resp.headers)
             raise err
@@ -250,10 +254,13 @@ class Dispatcher:
                 latency = int((time.monotonic() - t0) * 1000)
             finally:
                 rt.slots.release()
-            result = rt.adapter.parse_response(body, target)
-            ctx.usage = result.get("usage")
-            return shapes.completion(result, provider=target.provider, model_requested=target.model,
-                                     latency_ms=latency)
+            try:
+                result = rt.adapter.parse_response(body, target)
+                ctx.usage = result.get("usage")
+                return shapes.completion(result, provider=target.provider, model_requested=target.model,
+                                         latency_ms=latency)
+            except E.SHAPE_ERRORS as exc:
+                raise malformed(target.provider, exc) from None
 
         return self.run(req, ctx, attempt, request_type=CHAT)[1]
 
@@ -269,6 +276,13 @@ class Dispatcher:
         from .streaming import open_stream
 
         return open_stream(self, req, ctx)
+
+
+def malformed(provider: str, exc: Exception) -> E.UpstreamProtocolError:
+    """The error for an upstream answer a translator could not read (see errors.SHAPE_ERRORS); the
+    traceback goes to the log in case the translator, not the provider, is wrong."""
+    log.warning("%s answer has an unexpected shape (%s: %s)", provider, type(exc).__name__, exc, exc_info=True)
+    return E.UpstreamProtocolError(f"{provider} answer has an unexpected shape")
 
 
 def _describe(err) -> str:

@@ -239,6 +239,12 @@ class UpstreamProtocolError(UpstreamError):
     type = "upstream_protocol_error"
 
 
+# What a pure translator raises when the upstream's JSON has an unexpected shape (a list where an object
+# was documented, a string for a count, …). The core turns these into UpstreamProtocolError: a malformed
+# answer is the provider's fault, so it gets a 502 and retries and fallbacks, not our generic 500.
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+
+
 class InternalError(GatewayError):
     """Our own bug: the client sees a generic message, the log gets the traceback."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import UpstreamProtocolError
+
 # Every finish reason the client sees is one of the four OpenAI values (CONTRACT §6).
 FINISH_REASONS = {
     "stop": "stop",
@@ -53,8 +55,9 @@ def completion(result: dict, *, provider: str, model_requested: str, latency_ms:
     for choice in result.get("choices") or ():
         choice["finish_reason"] = finish_reason(choice.get("finish_reason"))
         msg = choice.get("message")
-        if isinstance(msg, dict):
-            msg.setdefault("role", "assistant")
+        if not isinstance(msg, dict):
+            raise UpstreamProtocolError("upstream answer has a choice without a message object")
+        msg.setdefault("role", "assistant")
     result["extra_fields"] = {
         "request_type": "chat_completion",
         "provider": provider,

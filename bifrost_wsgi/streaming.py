@@ -18,6 +18,7 @@ import logging
 import time
 
 from . import errors as E, policy, shapes
+from .dispatch import malformed
 from .schema import ChatRequest, Message
 from .sse import DONE, encode
 
@@ -210,7 +211,10 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                     break
                 except E.UpstreamTimeout:
                     raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds") from None
-                got = translator.feed(event)
+                try:
+                    got = translator.feed(event)
+                except E.SHAPE_ERRORS as exc:
+                    raise malformed(target.provider, exc) from None
                 if got:
                     pending.extend(got)
                     if any(_has_content(c) for c in got):
@@ -261,7 +265,10 @@ class StreamBody:
                 opened = self.opened
                 try:
                     # the peeked chunks go out in one write: the first token reaches the client sooner
-                    first = b"".join(filter(None, map(relay.encode, opened.pending)))
+                    try:
+                        first = b"".join(filter(None, map(relay.encode, opened.pending)))
+                    except E.SHAPE_ERRORS as exc:
+                        raise malformed(opened.target.provider, exc) from None
                     opened.pending = []
                     if first:
                         yield first
@@ -271,8 +278,11 @@ class StreamBody:
                             event = next(opened.events)
                         except StopIteration:
                             break
-                        for chunk in translator.feed(event):
-                            out = relay.encode(chunk)
+                        try:
+                            outs = [relay.encode(chunk) for chunk in translator.feed(event)]
+                        except E.SHAPE_ERRORS as exc:
+                            raise malformed(opened.target.provider, exc) from None
+                        for out in outs:
                             if out is not None:
                                 yield out
                     if not translator.finished:
@@ -289,9 +299,9 @@ class StreamBody:
                         yield DONE
                         return
                     continue
-                malformed = getattr(opened.translator, "malformed", 0)
-                if malformed:
-                    log.warning("request %s: skipped %d malformed upstream events", self.ctx.request_id, malformed)
+                skipped = getattr(opened.translator, "malformed", 0)
+                if skipped:
+                    log.warning("request %s: skipped %d malformed upstream events", self.ctx.request_id, skipped)
                 self.completed = True
                 yield relay.stamp(_dumps(relay.closing()))
                 yield DONE

@@ -259,3 +259,17 @@ def test_http_proxy_from_proxy_config_and_env_proxies_ignored(upstream, serve, m
         assert proxy.requests[0].path == "/v1/chat/completions"
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("answer", [
+    {"choices": [None]},
+    {"choices": [{"message": "text", "finish_reason": "stop"}]},
+    {"choices": "all of them"},
+    [1, 2],
+], ids=["null choice", "message not an object", "choices not a list", "not an object"])
+def test_answer_with_unexpected_shape_is_502_not_500(fleet, answer):
+    url, fakes = fleet
+    fakes["openai"].add(Reply(json=answer))
+    r = requests.post(url + "/v1/chat/completions", json={"model": "openai/m", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 502
+    assert r.json()["error"]["type"] == "upstream_protocol_error"

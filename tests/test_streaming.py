@@ -194,3 +194,12 @@ def test_multiple_choices_keep_their_finish_reasons(gateway, upstream):
     evs = events(post_stream(gateway, n=2))
     assert evs[-2]["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"},
                                   {"index": 1, "delta": {}, "finish_reason": "length"}]
+
+
+def test_chunk_with_unexpected_shape_is_an_in_band_protocol_error(gateway, upstream):
+    chunks = openai_chunks("a")
+    bad = {**chunks[1], "choices": -1}
+    upstream.add(Reply(chunks=sse(chunks[0], chunks[1], bad, done=False)))
+    evs = events(post_stream(gateway))
+    assert evs[-2]["error"]["type"] == "upstream_protocol_error"
+    assert evs[-2]["status_code"] == 502

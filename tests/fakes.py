@@ -23,6 +23,7 @@ class Reply:
     # streaming: each item is bytes, or a float meaning "sleep this many seconds"
     chunks: list | None = None
     content_type: str | None = None
+    chunked: bool = True  # False: a body without chunked encoding that ends when the connection closes
     delay: float = 0.0  # before the status line
     # faults: "reset" (RST before answering), "hang" (accept, never answer), "close" (close without answer),
     # "truncate" (end a chunked body without its terminating chunk)
@@ -136,6 +137,21 @@ class FakeUpstream:
 
             def _reply(self, reply: Reply):
                 self.send_response(reply.status)
+                if reply.chunks is not None and not reply.chunked:
+                    self.send_header("Content-Type", reply.content_type or "text/event-stream")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.flush()
+                    for item in reply.chunks:
+                        if isinstance(item, float):
+                            time.sleep(item)
+                        elif item:
+                            self.wfile.write(item)
+                            self.wfile.flush()
+                    self.close_connection = True
+                    with fake._lock:
+                        fake.finished_streams += 1
+                    return
                 if reply.chunks is not None:
                     self.send_header("Content-Type", reply.content_type or "text/event-stream")
                     self.send_header("Transfer-Encoding", "chunked")

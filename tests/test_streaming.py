@@ -2,6 +2,7 @@
 client gets, errors before the first byte as JSON, errors after it in-band, and the final chunk."""
 
 import json
+import time
 
 import openai
 import pytest
@@ -203,3 +204,19 @@ def test_chunk_with_unexpected_shape_is_an_in_band_protocol_error(gateway, upstr
     evs = events(post_stream(gateway))
     assert evs[-2]["error"]["type"] == "upstream_protocol_error"
     assert evs[-2]["status_code"] == 502
+
+
+def test_stream_without_chunked_encoding_is_relayed_as_it_arrives(gateway, upstream):
+    """Some servers stream SSE as a body that simply ends when the connection closes; each event must still
+    reach the client when it is produced, not when the body ends."""
+    chunks = sse(*openai_chunks("first", " second"))
+    upstream.add(Reply(chunks=[*chunks[:2], 1.0, *chunks[2:]], chunked=False))
+    r = requests.post(gateway + "/v1/chat/completions", stream=True,
+                      json={"model": "openai/gpt-4o-mini", "stream": True, "messages": HI})
+    t0 = time.monotonic()
+    first = b""
+    while b'"first"' not in first:  # read1: whatever has arrived (this test server's reply is not chunked)
+        first += r.raw.read1(65536)
+    assert time.monotonic() - t0 < 0.8
+    rest = first + r.raw.read()
+    assert rest.endswith(b"data: [DONE]\n\n") and b" second" in rest

@@ -50,9 +50,9 @@ class Relay:
     """Per-response chunk state: what has been sent, the pending finish reasons and usage."""
 
     __slots__ = ("provider", "model_requested", "index", "last", "usage", "finish", "id", "model", "created",
-                 "fingerprint", "parts", "tool_calls_sent", "first_at", "_head", "_head_for")
+                 "fingerprint", "parts", "keep_text", "tool_calls_sent", "first_at", "_head", "_head_for")
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, *, keep_text: bool = False) -> None:
         self.provider = ""
         self.model_requested = ""
         self.index = 0
@@ -63,7 +63,9 @@ class Relay:
         self.model = ""
         self.created = int(time.time())
         self.fingerprint = None
-        self.parts: list[str] = []  # content already sent: what a resumed fallback must continue from
+        # content already sent: what a resumed fallback must continue from (kept only when it can be needed)
+        self.keep_text = keep_text
+        self.parts: list[str] = []
         self.tool_calls_sent = False
         self.first_at: float | None = None
         self._head = ""
@@ -79,8 +81,9 @@ class Relay:
         id is known."""
         if type(item) is not dict:
             if self.id:
-                self.model = item.model()
-                self.parts.append(item.content())
+                # the final chunk takes model and fingerprint from the dict chunks (role, finish, usage)
+                if self.keep_text:
+                    self.parts.append(item.content())
                 return self.stamp(item.json_without_nulls())
             item = item.as_dict()
         chunk = self.prepare(item)
@@ -114,7 +117,7 @@ class Relay:
                     continue
             if delta:
                 text = delta.get("content")
-                if isinstance(text, str):
+                if self.keep_text and isinstance(text, str):
                     self.parts.append(text)
                 if delta.get("tool_calls"):
                     self.tool_calls_sent = True
@@ -159,7 +162,7 @@ def _has_content(chunk) -> bool:
 
 def open_stream(dispatcher, req: ChatRequest, ctx):
     """Open the first target that yields content; return the ``StreamBody`` to hand to the server."""
-    relay = Relay(ctx.started)
+    relay = Relay(ctx.started, keep_text=dispatcher.config.client.stream_failover == "resume")
     index, opened = open_upstream(dispatcher, req, ctx, relay)
     return StreamBody(dispatcher, req, ctx, opened, index, relay)
 

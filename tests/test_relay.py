@@ -43,7 +43,7 @@ CHUNKS = [
 
 
 def _relay():
-    relay = Relay(0.0)
+    relay = Relay(0.0, keep_text=True)
     relay.provider, relay.model_requested = "openai", "gpt-4o-mini"
     relay.id = "chatcmpl-1"  # a role chunk came first, as always
     return relay
@@ -73,7 +73,7 @@ def test_fast_path_equals_full_path(chunk, separators):
             assert _events(g) == _events(w)
             assert b"null" not in g.replace(b'\\"usage\\":null', b"")
     assert fast.text == full.text
-    assert (fast.usage, fast.finish, fast.model) == (full.usage, full.finish, full.model)
+    assert (fast.usage, fast.finish) == (full.usage, full.finish)
 
 
 def test_plain_openai_chunk_is_forwarded_as_its_own_text():

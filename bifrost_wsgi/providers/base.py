@@ -77,7 +77,7 @@ class StreamTranslator(Protocol):
 
     def feed(self, event: Any) -> list[dict]: ...
     # A translator may also return, instead of a dict, an object the relay can forward as text: with
-    # ``json_without_nulls()``, ``content()``, ``model()`` and ``as_dict()`` (openai_compat.PlainChunk).
+    # ``json_without_nulls()``, ``content()`` and ``as_dict()`` (openai_compat.PlainChunk).
 
 
 class Adapter(Protocol):

@@ -118,9 +118,6 @@ class PlainChunk:
     def content(self) -> str:
         return _unquote(self.m["text"])
 
-    def model(self) -> str:
-        return _unquote(self.m["model"])
-
     def as_dict(self) -> dict:
         return drop_nulls(json.loads(self.data))
 

@@ -7,8 +7,9 @@ stream is never presented as a finished answer. ``StreamBody`` is a class with a
 because that is the only disconnect signal WSGI gives (gunicorn calls it when a write fails), and a
 generator closed before it started would never run its ``finally``.
 
-Every chunk is normalised in one place (``Relay.prepare``): nulls dropped, usage and finish_reason taken
-off intermediate chunks and delivered once on the final chunk, ``extra_fields`` added.
+Every chunk passes through one place (``Relay``): usage and finish_reason are taken off intermediate chunks
+and delivered once on the final chunk, and ``extra_fields`` is spliced into each. Plain OpenAI content chunks,
+which need nothing else, are forwarded as the upstream's own text (``Relay.encode``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Opened:
 
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class Relay:
     """Per-response chunk state: what has been sent, the pending finish reasons and usage."""

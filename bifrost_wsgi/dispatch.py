@@ -162,6 +162,12 @@ class Dispatcher:
                 return index, result
             except E.GatewayError as err:
                 err.attach(provider=provider, model=model, request_type=request_type)
+                if isinstance(err, E.ClientError) and index > start:
+                    # a fallback that cannot take this request (e.g. a parameter it refuses) is skipped;
+                    # the client's answer stays the primary's error
+                    log.info("request %s: fallback %s/%s cannot serve this request: %s", ctx.request_id,
+                             provider, model, err.message)
+                    continue
                 last_error = err
                 if first_error is None:
                     first_error = err
@@ -207,7 +213,11 @@ class Dispatcher:
                                  ctx.request_id, provider, model, wait, limit)
                         wait = None
                 if wait is None:
-                    circuit.failure()
+                    if isinstance(err, E.ProviderRejected):
+                        # the provider judged this request (its size, its content): says nothing of its health
+                        circuit.release_probe()
+                    else:
+                        circuit.failure()
                     raise
                 ctx.retries += 1
                 log.info("request %s: retry %d of %s/%s in %.2fs after %s", ctx.request_id, retries, provider,

@@ -431,3 +431,30 @@ def test_retries_and_fallbacks_are_logged(make, upstream, caplog):
     assert "retry 1 of openai/primary" in text and "status=503" in text
     assert "falling back to groq/backup" in text
     assert "k-openai" not in text
+
+
+def test_rejected_requests_do_not_open_the_circuit(make, upstream):
+    """A content-policy or context-length 400 is about the request, not the provider's health."""
+    url, script = make(client={"circuit_breaker": {"failure_threshold": 2, "cooldown_seconds": 30}})
+    script.set("primary", err(400, "rejected by our safety system", code="content_policy_violation",
+                              etype="invalid_request_error"))
+    for _ in range(3):
+        assert chat(url, fallbacks=()).status_code == 400
+    script.set("primary", ok("primary"))
+    assert served_by(chat(url, fallbacks=())) == ("openai", "primary")
+
+
+def test_fallback_that_refuses_a_parameter_is_skipped(upstream, serve):
+    url = serve({"providers": {
+        "openai": {"keys": [{"value": "k"}], "network_config": {"base_url": upstream.url}},
+        "anthropic": {"keys": [{"value": "k"}], "network_config": {"base_url": upstream.url}},
+        "groq": {"keys": [{"value": "k"}], "network_config": {"base_url": upstream.url}},
+    }})
+    script = Script(upstream)
+    script.set("primary", err(503, "primary down"))
+    script.set("backup", ok("backup"))
+    r = chat(url, fallbacks=("anthropic/claude", "groq/backup"), n=2)
+    assert served_by(r) == ("groq", "backup")
+    script.set("backup", err(503, "backup down"))
+    r = chat(url, fallbacks=("anthropic/claude",), n=2)
+    assert r.status_code == 503 and r.json()["error"]["message"] == "primary down"

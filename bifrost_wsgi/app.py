@@ -49,20 +49,19 @@ class Gateway:
     def __call__(self, environ, start_response):
         request_id = environ.get("HTTP_X_REQUEST_ID") or os.urandom(16).hex()  # PERF: uuid4 costs 4x
         rid_header = ("x-request-id", request_id)
+        path = environ.get("PATH_INFO") or "/"
+        methods = self.routes.get(path)
+        handler = methods.get(environ["REQUEST_METHOD"]) if methods is not None else None
         ctx = None
-        if self.observers and (self.routes.get(environ.get("PATH_INFO") or "/") or {}).get(
-                environ["REQUEST_METHOD"]) != self.chat_completions:
+        if handler != self.chat_completions and self.observers:
+            # chat requests report to the observers themselves (streams only when they end)
             ctx, start_response = self._plain_context(environ, start_response, request_id)
         try:
-            path = environ.get("PATH_INFO") or "/"
-            methods = self.routes.get(path)
             if methods is None:
                 raise E.NotFound(f"no route for {path}")
-            handler = methods.get(environ["REQUEST_METHOD"])
             if handler is None:
-                allow = ", ".join(methods)
                 raise E.MethodNotAllowed(f"method {environ['REQUEST_METHOD']} is not allowed on {path}",
-                                         headers={"Allow": allow})
+                                         headers={"Allow": ", ".join(methods)})
             return handler(environ, start_response, request_id)
         except E.GatewayError as err:
             return self.error_response(start_response, err, rid_header)

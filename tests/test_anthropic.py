@@ -22,6 +22,7 @@ from bifrost_wsgi.providers import anthropic
 from bifrost_wsgi.providers.base import Key, Target
 from bifrost_wsgi.registry import ROWS
 from bifrost_wsgi.schema import parse_request
+from tests.golden import readers
 from tests.fakes import Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
@@ -29,12 +30,7 @@ CREATED = 1700000000
 API_KEY = "sk-ant-test-SECRET"
 
 
-def load(name: str):
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-def cases(suffix: str) -> list[str]:
-    return sorted(p.name[: -len(suffix)] for p in FIXTURES.glob("*" + suffix))
+load, cases = readers(FIXTURES)
 
 
 def target(model: str = "claude-sonnet-4-5") -> Target:

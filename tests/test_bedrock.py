@@ -34,6 +34,7 @@ from bifrost_wsgi.providers import bedrock
 from bifrost_wsgi.providers.base import Key, Target
 from bifrost_wsgi.registry import ROWS
 from bifrost_wsgi.schema import parse_request
+from tests.golden import readers
 from tests.fakes import Reply
 from tests.test_eventstream import encode_message, event, exception
 
@@ -44,12 +45,7 @@ CLAUDE = "anthropic.claude-3-7-sonnet-20250219-v1:0"
 ACCESS_KEY, SECRET_KEY = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 
-def load(name: str):
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-def cases(suffix: str) -> list[str]:
-    return sorted(p.name[:-len(suffix)] for p in FIXTURES.glob("*" + suffix))
+load, cases = readers(FIXTURES)
 
 
 def make_target(model: str = CLAUDE, *, key: dict | None = None, value: str = "",

@@ -22,6 +22,7 @@ from bifrost_wsgi.registry import ROWS
 from bifrost_wsgi.schema import parse_request
 from bifrost_wsgi.sse import Event, decode
 from tests.conftest import provider_config
+from tests.golden import readers
 from tests.fakes import Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cohere"
@@ -29,12 +30,7 @@ COHERE_KEY = "co-test-SECRET-0002"
 MODEL = "command-a-03-2025"
 
 
-def load(name: str):
-    return json.loads((FIXTURES / name).read_text())
-
-
-def cases(suffix: str) -> list[str]:
-    return sorted(p.name[: -len(suffix)] for p in FIXTURES.glob("*" + suffix))
+load, cases = readers(FIXTURES)
 
 
 def target(model: str = MODEL) -> Target:

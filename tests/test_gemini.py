@@ -22,6 +22,7 @@ from bifrost_wsgi.providers import gemini
 from bifrost_wsgi.providers.base import Key, Target
 from bifrost_wsgi.registry import ROWS
 from bifrost_wsgi.schema import parse_request
+from tests.golden import readers
 from tests.fakes import Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
@@ -30,12 +31,7 @@ API_KEY = "gk-test-SECRET-gemini"
 SIGNATURE = "CiQBVKhc7sIGnatureAA=="
 
 
-def load(name: str):
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-def cases(suffix: str) -> list[str]:
-    return sorted(p.name[: -len(suffix)] for p in FIXTURES.glob("*" + suffix))
+load, cases = readers(FIXTURES)
 
 
 def target(model: str = "gemini-2.5-flash") -> Target:

@@ -27,6 +27,11 @@ class Event:
     id: str | None = None
 
 
+# A comment line between events (": ping"): upstreams send them to keep idle connections alive; the relay
+# passes them on so that proxies in front of the client do not cut a long silence either.
+KEEPALIVE = Event("", ":")
+
+
 class SSEDecoder:
     """Feed it byte chunks as they arrive; it returns the events each chunk completes."""
 
@@ -97,7 +102,9 @@ class SSEDecoder:
             if raw[:6] == b"data: ":
                 data.append(raw[6:].decode("utf-8", "replace"))
             elif raw:
-                self._line(raw)
+                ev = self._line(raw)
+                if ev is not None:
+                    events.append(ev)
                 data = self._data
             elif data or self._event:
                 events.append(Event("\n".join(data), self._event, self._id))
@@ -124,7 +131,8 @@ class SSEDecoder:
             self._event = ""
             return ev
         if raw[:1] == b":":
-            return None
+            # outside an event only: a comment inside one must not split it
+            return KEEPALIVE if not self._data and not self._event else None
         line = raw.decode("utf-8", "replace")
         name, sep, value = line.partition(":")
         if sep and value[:1] == " ":

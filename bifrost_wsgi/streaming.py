@@ -21,7 +21,7 @@ import time
 from . import errors as E, policy, shapes
 from .dispatch import malformed
 from .schema import ChatRequest, Message
-from .sse import DONE, encode
+from .sse import DONE, KEEPALIVE, encode
 
 log = logging.getLogger("bifrost_wsgi.streaming")
 
@@ -216,6 +216,8 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                     break
                 except E.UpstreamTimeout:
                     raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds") from None
+                if event is KEEPALIVE:
+                    continue  # nothing can be sent before the status line
                 try:
                     got = translator.feed(event)
                 except E.SHAPE_ERRORS as exc:
@@ -283,6 +285,9 @@ class StreamBody:
                             event = next(opened.events)
                         except StopIteration:
                             break
+                        if event is KEEPALIVE:
+                            yield b": ping\n\n"
+                            continue
                         try:
                             outs = [relay.encode(chunk) for chunk in translator.feed(event)]
                         except E.SHAPE_ERRORS as exc:

@@ -4,14 +4,15 @@ comments, multi-line data, BOM, fields without a space, U+2028 kept inside data)
 import pytest
 
 from bifrost_wsgi.errors import UpstreamProtocolError
-from bifrost_wsgi.sse import MAX_LINE_BYTES, Event, SSEDecoder, decode, encode
+from bifrost_wsgi.sse import KEEPALIVE, MAX_LINE_BYTES, Event, SSEDecoder, decode, encode
 
 CASES = [
     ("lf", b"data: a\n\ndata: b\n\n", [Event("a"), Event("b")]),
     ("crlf", b"data: a\r\n\r\ndata: b\r\n\r\n", [Event("a"), Event("b")]),
     ("cr", b"data: a\r\rdata: b\r\r", [Event("a"), Event("b")]),
     ("mixed line ends", b"data: a\r\n\ndata: b\r\rdata: c\n\r\n", [Event("a"), Event("b"), Event("c")]),
-    ("comments ignored", b": ping\n\n: keep-alive\ndata: x\n\n", [Event("x")]),
+    ("comments between events are keep-alives", b": ping\n\n: keep-alive\ndata: x\n\n", [KEEPALIVE, KEEPALIVE, Event("x")]),
+    ("a comment inside an event is ignored", b"data: a\n: note\ndata: b\n\n", [Event("a\nb")]),
     ("event and id fields", b"event: message_start\nid: 7\ndata: {}\n\n", [Event("{}", "message_start", "7")]),
     ("multi-line data joined with LF", b"data: one\ndata: two\n\n", [Event("one\ntwo")]),
     ("no space after colon", b"data:x\n\n", [Event("x")]),

@@ -220,3 +220,16 @@ def test_stream_without_chunked_encoding_is_relayed_as_it_arrives(gateway, upstr
     assert time.monotonic() - t0 < 0.8
     rest = first + r.raw.read()
     assert rest.endswith(b"data: [DONE]\n\n") and b" second" in rest
+
+
+def test_upstream_keep_alives_are_passed_on_after_the_first_byte(gateway, upstream):
+    """Keep-alive comments from the upstream reach the client, so proxies in front of it do not cut a long
+    silence (e.g. a model thinking between tokens) either; before the first byte they are swallowed."""
+    chunks = sse(*openai_chunks("a", "b"))
+    upstream.add(Reply(chunks=[b": OPENROUTER PROCESSING\n\n", *chunks[:2], b": ping\n\n", *chunks[2:]]))
+    r = post_stream(gateway)
+    body = r.text
+    assert body.count(": ping\n\n") == 1
+    assert "OPENROUTER" not in body
+    assert body.index('"a"') < body.index(": ping") < body.index('"b"')
+    assert events(r)[-1] == "[DONE]"

@@ -6,10 +6,11 @@ import logging
 import os
 import sys
 import time
+from urllib.parse import parse_qs
 
 from . import accesslog, errors as E, governance, metrics, schema, web
 from .config import GatewayConfig, load
-from .dispatch import CHAT, CHAT_STREAM, Dispatcher, RequestContext
+from .dispatch import _BLOCKED_EXTRA_HEADERS, CHAT, CHAT_STREAM, Dispatcher, RequestContext
 from .models import ModelLister
 
 log = logging.getLogger("bifrost_wsgi")
@@ -109,8 +110,6 @@ class Gateway:
         return [body]
 
     def list_models(self, environ, start_response, request_id):
-        from urllib.parse import parse_qs
-
         # with virtual keys the list needs one too, and shows only what that key may use
         vk = self.governance.authenticate(environ) if self.governance is not None else None
         query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -203,8 +202,6 @@ def _warn_single_threaded() -> None:
 
 def forwarded_headers(environ) -> dict:
     """``x-bf-eh-<name>: v`` request headers become upstream header ``<name>`` (never credentials)."""
-    from .dispatch import _BLOCKED_EXTRA_HEADERS
-
     out = {}
     for key, value in environ.items():
         if key.startswith("HTTP_X_BF_EH_"):

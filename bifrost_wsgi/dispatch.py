@@ -72,6 +72,7 @@ class Runtime:
     conf: ProviderConfig
     adapter: object
     slots: Slots
+    headers: dict = field(default_factory=dict)  # the row's fixed headers + network_config.extra_headers
 
 
 class Dispatcher:
@@ -82,7 +83,8 @@ class Dispatcher:
         drop = config.client.drop_excess_requests
         self.providers: dict[str, Runtime] = {
             name: Runtime(conf, conf.row.load_adapter(),
-                          Slots(concurrency=conf.concurrency, buffer_size=conf.buffer_size, drop_excess=drop))
+                          Slots(concurrency=conf.concurrency, buffer_size=conf.buffer_size, drop_excess=drop),
+                          {**dict(conf.row.extra_headers), **conf.network.extra_headers})
             for name, conf in config.providers.items()
         }
         self._decoders: dict[str, Callable] = {}
@@ -102,9 +104,7 @@ class Dispatcher:
         if not conf.row.chat_supported:
             raise E.UnsupportedOperation(f"chat_completion is not supported by {provider} provider")
         key = self.choose_key(conf, model)
-        headers = dict(conf.row.extra_headers)
-        headers.update(conf.network.extra_headers)
-        return rt, Target(provider, model, conf.base_url, key, conf.row, headers)
+        return rt, Target(provider, model, conf.base_url, key, conf.row, rt.headers)
 
     @staticmethod
     def choose_key(conf: ProviderConfig, model: str) -> Key:

@@ -109,8 +109,6 @@ class NoKeyForModel(BadRequest):
 
 
 class UnsupportedOperation(BadRequest):
-    code = "unsupported_operation"
-
     def __init__(self, message: str, **kw) -> None:
         kw.setdefault("code", "unsupported_operation")
         super().__init__(message, **kw)

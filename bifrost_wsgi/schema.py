@@ -303,7 +303,7 @@ def _model_ref(value, path):
     provider, sep, model = value.partition("/")
     if not sep or not provider or not model:
         _fail(path, "must be in provider/model format")
-    return value
+    return provider, model
 
 
 # Top-level parameters: name -> validator. Order here is irrelevant: the body's own order decides
@@ -429,7 +429,7 @@ def parse_request(body) -> ChatRequest:
         elif key == "stream":
             stream = boolean(value, key)
         elif key == "fallbacks":
-            fallbacks = [tuple(v.partition("/")[::2]) for v in array(_model_ref)(value, key)]
+            fallbacks = array(_model_ref)(value, key)
         elif key == "max_tokens":
             max_tokens = integer(1)(value, key)
         elif key != "model":

@@ -156,11 +156,12 @@ def decode(chunks: Iterable[bytes]) -> Iterator[Event]:
     yield from decoder.close()
 
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+#: compact JSON, ASCII-only: what every event we send carries
+compact = json.JSONEncoder(separators=(",", ":")).encode
 
 DONE = b"data: [DONE]\n\n"
 
 
 def encode(obj) -> bytes:
     """One ``data:`` event with compact JSON. json never emits a raw CR/LF inside a string."""
-    return b"data: " + _dumps(obj).encode() + b"\n\n"
+    return b"data: " + compact(obj).encode() + b"\n\n"

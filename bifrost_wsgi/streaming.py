@@ -14,14 +14,13 @@ which need nothing else, are forwarded as the upstream's own text (``Relay.encod
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from . import errors as E, policy, shapes
 from .dispatch import malformed
 from .schema import ChatRequest, Message
-from .sse import DONE, KEEPALIVE, encode
+from .sse import DONE, KEEPALIVE, compact as _dumps, encode
 
 log = logging.getLogger("bifrost_wsgi.streaming")
 
@@ -43,9 +42,6 @@ class Opened:
         rel, self.release = self.release, None
         if rel is not None:
             rel()
-
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Relay:

@@ -6,12 +6,12 @@ import json
 from http import HTTPStatus
 
 from .errors import BadRequest, PayloadTooLarge
+from .providers.base import dumps as compact_utf8
 
 STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 STATUS_LINES[499] = "499 Client Closed Request"
 STATUS_LINES[529] = "529 Site Overloaded"
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 READ_BLOCK = 256 * 1024
 
 
@@ -74,7 +74,7 @@ def parse_json(body: bytes):
 
 
 def dumps(obj) -> bytes:
-    return _dumps(obj).encode()
+    return compact_utf8(obj).encode()
 
 
 def json_response(start_response, status: int, obj, headers: list | None = None):

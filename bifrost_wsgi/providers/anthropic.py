@@ -25,7 +25,7 @@ from typing import Mapping
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
 from ..sse import Event
-from .base import (ChatRequest, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request,
+from .base import (ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request,
                    refuse_unsupported)
 
 PROVIDER = "anthropic"
@@ -207,10 +207,7 @@ def _turns(messages) -> list[dict]:
         role, blocks = convert(msg, i)
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks)
     _trim_prefill(turns)
     for turn in turns:
         blocks = turn["content"]

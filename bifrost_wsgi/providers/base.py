@@ -34,10 +34,9 @@ class Key:
     def allows(self, model: str) -> bool:
         if self.models and "*" not in self.models and model not in self.models:
             return False
-        deployments = (self.azure or self.bedrock or {}).get("deployments") if (self.azure or self.bedrock) else None
-        if self.azure is not None and deployments:
-            return model in deployments
-        return True
+        # an Azure key only reaches its deployments; a Bedrock deployments map only renames models
+        deployments = (self.azure or {}).get("deployments")
+        return not deployments or model in deployments
 
     def __repr__(self) -> str:  # never show the secret
         return f"Key(name={self.name!r}, models={self.models!r}, weight={self.weight})"
@@ -91,6 +90,15 @@ class Adapter(Protocol):
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target) -> Exception: ...
 
     def new_stream(self, req: ChatRequest, target: Target) -> StreamTranslator: ...
+
+
+def add_turn(turns: list, role: str, blocks: list, *, key: str = "content") -> None:
+    """Append a turn, merged into the previous one when it has the same role (providers that require
+    strictly alternating roles: Anthropic, Bedrock, Gemini)."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
 
 
 def json_event(data: str | bytes) -> dict | None:

@@ -29,7 +29,7 @@ from typing import Mapping
 from urllib.parse import quote, unquote_to_bytes
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
-from .base import ChatRequest, Target, UpstreamRequest, dumps, json_event, json_object, json_request, refuse_unsupported
+from .base import ChatRequest, add_turn, Target, UpstreamRequest, dumps, json_event, json_object, json_request, refuse_unsupported
 
 PROVIDER = "bedrock"
 DEFAULT_REGION = "us-east-1"
@@ -285,10 +285,7 @@ def _conversation(messages) -> tuple[list[dict], list[dict]]:
         role, blocks = _TURNS[msg.role](msg, path, names)
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks)
     return system, turns
 
 

@@ -36,7 +36,7 @@ from urllib.parse import quote
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..sse import Event
 from . import base
-from .base import ChatRequest, Target, UpstreamRequest, dumps, error_from_body, iter_text_parts, json_request
+from .base import ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, iter_text_parts, json_request
 
 THOUGHT_MARK = "__thought__"
 # Google's documented stand-in for a function call whose real signature is unknown (Gemini 3+ only).
@@ -135,11 +135,7 @@ def convert_messages(messages, *, model: str) -> tuple[list[dict], list[dict]]:
         parts = [p for p in parts if p]
         if not parts:
             continue
-        gem_role = ROLES[role]
-        if contents and contents[-1]["role"] == gem_role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": gem_role, "parts": parts})
+        add_turn(contents, ROLES[role], parts, key="parts")
     return system, contents
 
 

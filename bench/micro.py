@@ -128,7 +128,8 @@ def request_side(port: int) -> None:
 def stream_side() -> None:
     from bifrost_wsgi.providers.base import drop_nulls
     from bifrost_wsgi.providers.openai_compat import OpenAIStream
-    from bifrost_wsgi.sse import SSEDecoder, encode
+    from bifrost_wsgi.chunked import ChunkedDecoder
+    from bifrost_wsgi.sse import Event, SSEDecoder, encode
     from bifrost_wsgi.streaming import Relay
     from mock_upstream import stream_events
 
@@ -138,32 +139,30 @@ def stream_side() -> None:
     _dumps = json.JSONEncoder(separators=(",", ":")).encode
     relay = Relay(time.monotonic())
     relay.provider, relay.model_requested = "openai", "gpt-4o-mini"
+    relay.id = "chatcmpl-bench0001"  # the role chunk came first
     translator = OpenAIStream()
+    translator.feed(Event(data))  # the first content chunk teaches the translator the stream's template
     decoder = SSEDecoder()
-    relay.text = ""
+    dechunk = ChunkedDecoder()
 
     def current():
+        for ev in decoder.feed(dechunk.feed(framed)):
+            for chunk in translator.feed(ev):
+                relay.encode(chunk)
+
+    def stages():
         for ev in decoder.feed(event):
             for chunk in translator.feed(ev):
-                out = relay.prepare(chunk)
-                if out is not None:
-                    relay.stamp(out)
-        relay.text = ""  # keep the accumulated answer from growing across iterations
-
-    prefix = (b',"extra_fields":{"request_type":"chat_completion_stream","provider":' + _dumps("openai").encode()
-              + b',"model_requested":' + _dumps("gpt-4o-mini").encode() + b',"chunk_index":')
-    state = {"i": 0}
-
-    def spliced():
-        chunk = json.loads(event[6:-2], object_pairs_hook=_no_nulls)
-        chunk.pop("usage", None)
-        for choice in chunk.get("choices") or ():
-            choice.pop("finish_reason", None)
-        state["i"] += 1
-        return b"data: " + _dumps(chunk).encode()[:-1] + prefix + b'%d,"latency":%d}}\n\n' % (state["i"], 0)
+                relay.encode(chunk)
 
     print(f"stream side (per event, {len(event)} bytes: an OpenAI content chunk)")
-    row("current: SSEDecoder.feed + OpenAIStream.feed + prepare + stamp", best(current, 20000))
+    row("current: ChunkedDecoder + SSEDecoder + OpenAIStream + Relay.encode", best(current, 20000))
+    row("  without ChunkedDecoder", best(stages, 20000))
+    row("  ChunkedDecoder.feed alone", best(lambda: dechunk.feed(framed), 50000))
+    ev0 = decoder.feed(event)[0]
+    row("  OpenAIStream.feed alone (template)", best(lambda: translator.feed(ev0), 50000))
+    item = translator.feed(ev0)[0]
+    row("  Relay.encode alone (text chunk)", best(lambda: relay.encode(item), 50000))
     row("  SSEDecoder.feed alone", best(lambda: decoder.feed(event), 50000))
     row("  json.loads alone", best(lambda: json.loads(data), 50000))
     row("  providers.base.drop_nulls", best(lambda: drop_nulls(json.loads(data)), 50000), "incl. loads")
@@ -174,20 +173,6 @@ def stream_side() -> None:
     sample["extra_fields"] = {"request_type": "chat_completion_stream", "provider": "openai",
                               "model_requested": "gpt-4o-mini", "chunk_index": 1, "latency": 0}
     row("  sse.encode of the stamped chunk", best(lambda: encode(sample), 50000))
-    row("alt: loads(hook) + pops + encode with spliced extra_fields", best(spliced, 20000))
-    nulls = (',"logprobs":null', ',"finish_reason":null', ',"usage":null', ',"refusal":null')
-
-    def byte_path():
-        s = data
-        if s[:1] == "{" and s[-1:] == "}" and '"tool_calls"' not in s:
-            for n in nulls:
-                s = s.replace(n, "")
-            if "null" not in s and '"finish_reason"' not in s and '"usage"' not in s and '"error"' not in s:
-                state["i"] += 1
-                return b"data: " + s[:-1].encode() + prefix + b'%d,"latency":%d}}\n\n' % (state["i"], 0)
-        return spliced()
-
-    row("alt: byte-level fast path for plain content chunks (no JSON)", best(byte_path, 50000))
     row("floor: bytes passthrough (b'data: ' + data + b'\\n\\n')", best(lambda: b"data: " + event[6:-2] + b"\n\n", 50000))
 
 

@@ -84,6 +84,8 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=2000, help="non-streaming requests per measurement")
     p.add_argument("--streams", type=int, default=300, help="streams per measurement")
     p.add_argument("--chunks", type=int, default=20)
+    p.add_argument("--gap-ms", type=float, default=0.0,
+                   help="gap between stream events; > 0 profiles the one-event-per-read path real streams take")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--sort", default="tottime", choices=("tottime", "cumulative"))
     p.add_argument("--no-pin", action="store_true")
@@ -106,9 +108,9 @@ def main(argv=None) -> int:
         gateway = make_app({"providers": {"openai": {"keys": [{"value": "sk-bench", "models": []}],
                                                      "network_config": {"base_url": f"http://127.0.0.1:{port}"}}}})
         plain = body(stream=False)
-        # gap 0: the whole stream arrives at once, so the profile is CPU only, not waiting
-        stream = body(stream=True, chunks=args.chunks, gap_ms=0)
-        long = body(stream=True, chunks=args.chunks * 10, gap_ms=0)
+        # gap 0 (default): the whole stream arrives at once, so the wall times are CPU only, not waiting
+        stream = body(stream=True, chunks=args.chunks, gap_ms=args.gap_ms)
+        long = body(stream=True, chunks=args.chunks * 10, gap_ms=args.gap_ms)
         apps = {"gateway": gateway, "baseline": baseline.application}
 
         print(f"in-process app call, wall time per request (mock on CPU {cpus[0] if pin else '-'}, "

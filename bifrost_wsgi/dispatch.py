@@ -275,10 +275,11 @@ class Dispatcher:
         return self.run(req, ctx, attempt, request_type=CHAT)[1]
 
     def decoder(self, framing: str):
+        """The incremental decoder class (``feed(bytes) -> events``, ``close() -> events``) for a framing."""
         dec = self._decoders.get(framing)
         if dec is None:
-            module = {"sse": "sse", "aws-eventstream": "eventstream"}[framing]
-            dec = importlib.import_module(f"{__package__}.{module}").decode
+            module, name = {"sse": ("sse", "SSEDecoder"), "aws-eventstream": ("eventstream", "EventStreamDecoder")}[framing]
+            dec = getattr(importlib.import_module(f"{__package__}.{module}"), name)
             self._decoders[framing] = dec
         return dec
 

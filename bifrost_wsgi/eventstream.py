@@ -165,10 +165,14 @@ class EventStreamDecoder:
             del buf[:start]
         return messages
 
-    def close(self) -> None:
+    def at_boundary(self) -> bool:
+        return not self._buf
+
+    def close(self) -> list[Message]:
         """End of input: bytes of an unfinished message mean the stream was cut."""
         if self._buf:
             raise UpstreamProtocolError("upstream event stream ended in the middle of a message")
+        return []
 
     def _check_prelude(self, buf: bytearray, start: int) -> int:
         total, headers_len, crc = _PRELUDE.unpack_from(buf, start)

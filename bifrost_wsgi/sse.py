@@ -112,6 +112,10 @@ class SSEDecoder:
                 self._event = ""
         return events
 
+    def at_boundary(self) -> bool:
+        """Whether everything fed so far ended exactly at the end of an event (nothing half-read)."""
+        return not (self._buf or self._data or self._event or self._skip_lf or self._first)
+
     def close(self) -> list[Event]:
         """End of input. A last line without its terminator still counts, and an event that lacks only its
         blank line is dispatched (leniency for upstreams that close right after ``data: [DONE]\n``); a cut

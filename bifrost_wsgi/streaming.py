@@ -29,13 +29,18 @@ _CONTENT_KEYS = ("content", "tool_calls", "reasoning", "reasoning_details", "ref
 
 
 class Opened:
-    """An upstream stream whose first content has been read (or that completed before any content)."""
+    """An upstream stream whose first content has been read (or that completed before any content).
 
-    __slots__ = ("rt", "target", "resp", "events", "translator", "pending", "release", "circuit")
+    ``chunks`` yields the body's bytes, ``decoder`` turns them into events; ``backlog`` holds the events
+    decoded but not yet translated, ``pending`` the translated chunks not yet sent."""
 
-    def __init__(self, rt, target, resp, events, translator, pending, release, circuit) -> None:
-        self.rt, self.target, self.resp, self.events = rt, target, resp, events
-        self.translator, self.pending, self.release, self.circuit = translator, pending, release, circuit
+    __slots__ = ("rt", "target", "resp", "chunks", "decoder", "backlog", "translator", "pending", "release",
+                 "circuit")
+
+    def __init__(self, rt, target, resp, chunks, decoder, backlog, translator, pending, release, circuit) -> None:
+        self.rt, self.target, self.resp, self.chunks, self.decoder = rt, target, resp, chunks, decoder
+        self.backlog, self.translator, self.pending, self.release, self.circuit = (
+            backlog, translator, pending, release, circuit)
 
     def close(self) -> None:
         self.resp.close()
@@ -128,6 +133,10 @@ class Relay:
 
     def stamp(self, data: str) -> bytes:
         """The SSE event for a chunk's compact JSON text, with ``extra_fields`` spliced in before its end."""
+        return f"data: {data[:-1]}{self.fields()}}}\n\n".encode()
+
+    def fields(self) -> str:
+        """``,"extra_fields":{...}`` for the next chunk sent (its index and the time since the last one)."""
         now = time.monotonic()
         if self.first_at is None:
             self.first_at = now
@@ -136,10 +145,10 @@ class Relay:
             self._head_for = key
             self._head = (',"extra_fields":{"request_type":"' + CHAT_STREAM + '","provider":' + _dumps(key[0])
                           + ',"model_requested":' + _dumps(key[1]) + ',"chunk_index":')
-        out = f'data: {data[:-1]}{self._head}{self.index},"latency":{int((now - self.last) * 1000)}}}}}\n\n'
+        out = f'{self._head}{self.index},"latency":{int((now - self.last) * 1000)}}}'
         self.index += 1
         self.last = now
-        return out.encode()
+        return out
 
     def closing(self) -> dict:
         return shapes.final_chunk(chunk_id=self.id or "chatcmpl-bifrost", created=self.created,
@@ -198,20 +207,29 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
 
                 translator = PrefixSkipper(translator, skip_prefix)
             resp.deadline = ttft_deadline
-            events = iter(decoder_for(rt.adapter.framing)(resp.iter_bytes()))
+            chunks = resp.iter_bytes()
+            decoder = decoder_for(rt.adapter.framing)()
+            backlog: list = []
             pending: list[dict] = []
             relay.provider, relay.model_requested = target.provider, target.model
             while not translator.done:
-                left = ttft_deadline - time.monotonic()
-                if left <= 0:
-                    raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds")
-                resp.set_read_timeout(left)
-                try:
-                    event = next(events)
-                except StopIteration:
-                    break
-                except E.UpstreamTimeout:
-                    raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds") from None
+                if not backlog:
+                    left = ttft_deadline - time.monotonic()
+                    if left <= 0:
+                        raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds")
+                    resp.set_read_timeout(left)
+                    try:
+                        body = next(chunks, None)
+                    except E.UpstreamTimeout:
+                        raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds") from None
+                    if body is None:
+                        backlog = decoder.close()
+                        if not backlog:
+                            break
+                    else:
+                        backlog = decoder.feed(body)
+                    continue
+                event = backlog.pop(0)
                 if event is KEEPALIVE:
                     continue  # nothing can be sent before the status line
                 try:
@@ -226,7 +244,7 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                 raise E.UpstreamProtocolError("upstream stream ended before any content")
             resp.deadline = None
             resp.set_read_timeout(net.stream_idle_timeout)
-            return Opened(rt, target, resp, events, translator, pending, release, circuit)
+            return Opened(rt, target, resp, chunks, decoder, backlog, translator, pending, release, circuit)
         except BaseException:
             if resp is not None:
                 resp.close()
@@ -275,23 +293,8 @@ class StreamBody:
                     opened.pending = []
                     if first:
                         yield first
-                    translator = opened.translator
-                    while not translator.done:
-                        try:
-                            event = next(opened.events)
-                        except StopIteration:
-                            break
-                        if event is KEEPALIVE:
-                            yield b": ping\n\n"
-                            continue
-                        try:
-                            outs = [relay.encode(chunk) for chunk in translator.feed(event)]
-                        except E.SHAPE_ERRORS as exc:
-                            raise malformed(opened.target.provider, exc) from None
-                        for out in outs:
-                            if out is not None:
-                                yield out
-                    if not translator.finished:
+                    yield from self._relay(opened)
+                    if not opened.translator.finished:
                         raise E.UpstreamProtocolError("upstream stream ended before the answer was complete")
                 except E.GatewayError as err:
                     err.attach(provider=opened.target.provider, model=opened.target.model, request_type=CHAT_STREAM)
@@ -316,6 +319,50 @@ class StreamBody:
         finally:
             self.close()
 
+    def _relay(self, opened: Opened):
+        """Translate and send the rest of ``opened``'s stream, until its translator is done or it ends."""
+        relay, translator, decoder, chunks = self.relay, opened.translator, opened.decoder, opened.chunks
+        events, opened.backlog = opened.backlog, []
+        lane = None  # the express lane, once the translator has a template
+        at_boundary = not events and decoder.at_boundary()
+        while True:
+            for event in events:
+                if translator.done:
+                    return
+                if event is KEEPALIVE:
+                    yield b": ping\n\n"
+                    continue
+                try:
+                    outs = [relay.encode(chunk) for chunk in translator.feed(event)]
+                except E.SHAPE_ERRORS as exc:
+                    raise malformed(opened.target.provider, exc) from None
+                for out in outs:
+                    if out is not None:
+                        yield out
+            if translator.done:
+                return
+            template = getattr(translator, "template", None)
+            if template is not None and (lane is None or lane.template is not template) and relay.id \
+                    and not relay.keep_text:
+                from .express import Lane
+
+                lane = Lane(template, relay)
+            body = next(chunks, None)
+            if body is None:
+                events = decoder.close()
+                if not events:
+                    return
+                continue
+            if at_boundary and lane is not None:
+                out = lane(body)
+                if out is not None:
+                    yield out
+                    events = ()
+                    continue
+            events = decoder.feed(body)
+            if lane is not None:
+                at_boundary = decoder.at_boundary()
+
     def _resume(self, err: E.GatewayError):
         """Mid-stream failover (``client.stream_failover: "resume"``): continue on the next target."""
         if self.dispatcher.config.client.stream_failover != "resume" or not policy.decide(err).fallback:
@@ -329,7 +376,7 @@ class StreamBody:
         opened = self.opened
         try:
             opened.resp.set_read_timeout(0.05)
-            for _ in opened.events:
+            for _ in opened.chunks:
                 pass
         except Exception:  # noqa: BLE001 - best effort; close() discards the connection otherwise
             pass

@@ -27,6 +27,7 @@ from requests.utils import get_environ_proxies
 from urllib3.exceptions import ReadTimeoutError
 
 from . import __version__
+from .chunked import ChunkedDecoder
 from .config import Proxy
 from .errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 from .providers.base import UpstreamRequest
@@ -35,6 +36,9 @@ USER_AGENT = f"bifrost-wsgi/{__version__}"
 CONNECT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a non-streamed answer (or error body) larger than this is refused
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+READ_SIZE = 64 * 1024
+_IDLE = "upstream stopped sending data (idle timeout)"
+_BROKE = "upstream connection broke while reading the response"
 # read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle
 _VERIFY = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
@@ -124,7 +128,43 @@ class UpstreamResponse:
             self.close()
 
     def iter_bytes(self) -> Iterator[bytes]:
-        """Body chunks as they arrive (``iter_content(chunk_size=None)``), errors mapped."""
+        """Body chunks as they arrive, errors mapped. A chunked identity body is read below urllib3 (see
+        chunked.py), anything else through ``iter_content``."""
+        fp = _chunked_reader(self._resp)
+        if fp is None:
+            yield from self._iter_content()
+            return
+        decoder = ChunkedDecoder()
+        feed = decoder.feed
+        # PERF: the first read1 empties the reader's buffer (what came with the headers) or reads past it;
+        # from then on the socket is read directly, without two Python layers of file objects per read
+        read = fp.read1
+        sock = _socket_of(self._resp)
+        while not decoder.done:
+            try:
+                data = read(READ_SIZE)
+                if sock is not None:
+                    read, sock = sock.recv, None
+            except TimeoutError:
+                if self._closed:
+                    return
+                raise UpstreamTimeout(_IDLE) from None
+            except (OSError, ValueError, AttributeError) as exc:  # reset, or closed under us
+                if self._closed:
+                    return
+                raise UpstreamProtocolError(f"upstream stream failed: {exc.__class__.__name__}") from None
+            if not data:
+                if self._closed:
+                    return
+                raise UpstreamProtocolError(_BROKE)
+            body = feed(data)
+            if body:
+                if self.deadline is not None:
+                    self._before_deadline()
+                yield body
+        self._release()
+
+    def _iter_content(self) -> Iterator[bytes]:
         it = self._resp.iter_content(chunk_size=None)
         while True:
             try:
@@ -139,11 +179,23 @@ class UpstreamResponse:
                 raise UpstreamProtocolError(f"upstream stream failed: {exc.__class__.__name__}") from None
             if chunk:
                 if self.deadline is not None:
-                    left = self.deadline - time.monotonic()
-                    if left <= 0:
-                        raise UpstreamTimeout("upstream sent no content before the deadline")
-                    self.set_read_timeout(left)
+                    self._before_deadline()
                 yield chunk
+
+    def _before_deadline(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamTimeout("upstream sent no content before the deadline")
+        self.set_read_timeout(left)
+
+    def _release(self) -> None:
+        """The body was read to its end by hand: hand the connection back to the pool as urllib3 would."""
+        raw = self._resp.raw
+        try:
+            raw._original_response.close()
+            raw.release_conn()
+        except Exception:  # noqa: BLE001 - then close() discards the connection instead
+            pass
 
     def set_read_timeout(self, seconds: float) -> None:
         """Change the silence allowed between upstream bytes from now on (first token vs idle)."""
@@ -176,6 +228,18 @@ class UpstreamResponse:
             pass
 
 
+def _chunked_reader(resp: requests.Response):
+    """The buffered socket reader of a chunked body without content coding, or None (then urllib3 reads)."""
+    raw = resp.raw
+    if not getattr(raw, "chunked", False) or resp.status_code in (204, 304):
+        return None
+    coding = resp.headers.get("Content-Encoding")
+    if coding and coding.strip().lower() != "identity":
+        return None
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    return fp if hasattr(fp, "read1") else None
+
+
 def _socket_of(resp: requests.Response):
     # urllib3 2.x: HTTPResponse._fp is http.client.HTTPResponse whose fp wraps the socket
     try:
@@ -189,9 +253,9 @@ def _body_error(exc: Exception):
     cause = exc
     while cause is not None:
         if isinstance(cause, (ReadTimeoutError, socket.timeout, requests.exceptions.ReadTimeout)):
-            return UpstreamTimeout("upstream stopped sending data (idle timeout)")
+            return UpstreamTimeout(_IDLE)
         cause = cause.__context__ or (cause.args[0] if cause.args and isinstance(cause.args[0], Exception) else None)
-    return UpstreamProtocolError("upstream connection broke while reading the response")
+    return UpstreamProtocolError(_BROKE)
 
 
 def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool) -> UpstreamResponse:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bifrost_wsgi.express import Lane
 from bifrost_wsgi.providers.openai_compat import OpenAIStream, PlainChunk
 from bifrost_wsgi.sse import Event
 from bifrost_wsgi.streaming import Relay
@@ -96,3 +97,70 @@ def test_plain_openai_chunk_is_forwarded_as_its_own_text():
 ], ids=["raw control character", "invalid escape", "cut short", "extra brace"])
 def test_invalid_json_is_never_forwarded_as_text(text):
     assert not any(isinstance(item, PlainChunk) for item in _items(text))
+
+
+# After a plain chunk, the next chunks of the same stream are recognised by the text around their content
+# (the template); whatever sits where the content was must give what a fresh stream gives for that chunk.
+LEARNED = json.dumps(CHUNKS[0][1], separators=COMPACT)
+AT = LEARNED.index('"Hel"')
+
+
+LITERALS = [
+    '"lo"', '" world"', '"é ✓ 😀"', '"\u2028"', '"\x7f"', '"a\\"b"', '"a\\\\"', '"nl\\n tab\\t"', '"\\u00e9"',
+    '"say ,\\"usage\\":null"', '""', '"a\x01"', '"a\\q"', '"a\\u12"', '"a","refusal":"b"', '"a"}],"x":{"y":"b"',
+    '"a', 'a"', '"', '"a"b"', 'null', '1',
+]
+
+
+@pytest.mark.parametrize("literal", LITERALS, ids=repr)
+def test_template_gives_what_a_fresh_stream_gives(literal):
+    stream = OpenAIStream()
+    assert isinstance(stream.feed(Event(LEARNED))[0], PlainChunk)
+    text = LEARNED[:AT] + literal + LEARNED[AT + 5:]
+    learned, fresh = stream.feed(Event(text)), _items(text)
+    assert [type(i) for i in learned] == [type(i) for i in fresh]
+    for a, b in zip(learned, fresh):
+        if isinstance(a, PlainChunk):
+            assert (a.json_without_nulls(), a.content()) == (b.json_without_nulls(), b.content())
+            json.loads(a.json_without_nulls())
+        else:
+            assert a == b
+
+
+def test_template_follows_a_stream_whose_id_changes():
+    stream = OpenAIStream()
+    stream.feed(Event(LEARNED))
+    other = LEARNED.replace("chatcmpl-1", "chatcmpl-2")
+    [item] = stream.feed(Event(other))
+    assert isinstance(item, PlainChunk) and '"chatcmpl-2"' in item.json_without_nulls()
+
+
+@pytest.mark.parametrize("literal", LITERALS, ids=repr)
+def test_express_lane_takes_exactly_the_plain_chunks_and_gives_the_same_event(literal):
+    stream = OpenAIStream()
+    stream.feed(Event(LEARNED))
+    text = LEARNED[:AT] + literal + LEARNED[AT + 5:]
+    express, general = _relay(), _relay()
+    express.keep_text = general.keep_text = False
+    got = Lane(stream.template, express)(b"data: " + text.encode() + b"\n\n")
+    items = stream.feed(Event(text))
+    assert (got is not None) == any(isinstance(i, PlainChunk) for i in items)
+    if got is not None:
+        assert got.replace(b'"latency":0', b"") == general.encode(items[0]).replace(b'"latency":0', b"")
+        assert express.index == general.index == 1
+
+
+@pytest.mark.parametrize("body", [
+    b"data: " + LEARNED.encode() + b"\n\n\n",  # a blank line too many is still one event, but not this shape
+    b"data: " + LEARNED.encode() + b"\n",
+    b"data:" + LEARNED.encode() + b"\n\n",
+    b"event: x\ndata: " + LEARNED.encode() + b"\n\n",
+    b"data: " + LEARNED.replace('"Hel"', '"\xff"').encode("latin-1") + b"\n\n",
+    b"data: " + LEARNED.encode() + b"\n\ndata: " + LEARNED.encode() + b"\n\n",
+], ids=["extra blank line", "unfinished event", "no space", "named event", "not UTF-8", "two events"])
+def test_express_lane_leaves_everything_else_to_the_general_path(body):
+    stream = OpenAIStream()
+    stream.feed(Event(LEARNED))
+    relay = _relay()
+    assert Lane(stream.template, relay)(body) is None
+    assert relay.index == 0

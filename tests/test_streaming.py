@@ -22,7 +22,7 @@ def post_stream(url, **extra):
 def events(resp):
     """The data payloads of an SSE response body, in order."""
     out = []
-    for block in resp.text.split("\n\n"):
+    for block in resp.content.decode("utf-8").split("\n\n"):  # SSE is UTF-8 whatever the headers say
         if block.startswith("data: "):
             data = block[6:]
             out.append(data if data == "[DONE]" else json.loads(data))
@@ -65,6 +65,48 @@ def test_framing_variants(gateway, upstream, framing):
         assert c["extra_fields"]["request_type"] == "chat_completion_stream"
         assert c["extra_fields"]["provider"] == "openai"
         assert isinstance(c["extra_fields"]["latency"], int)
+
+
+# Plain content chunks that arrive one per read take the express lane (bifrost_wsgi/express.py); the same
+# bytes arriving at once take the general path. What the client gets must not depend on which one ran.
+TRICKY = ["Hel", "lo", ' "quoted"', " back\\slash", " new\nline", " é✓😀", " \u2028", ' ,"usage":null', " tab\t",
+          "\x7f", " \u00a0nbsp", "", " ", "null", "</script>"]
+
+
+def _odd_chunks() -> list[bytes]:
+    chunks = sse(*openai_chunks(*TRICKY))
+    plain = chunks[2]
+    odd = [plain.replace(b'"lo"', b'"\xff\xfe not utf-8"'),  # replaced, as the general path does
+           plain.replace(b'"lo"', b'"a\\q"'),  # an invalid escape: malformed, skipped
+           plain.replace(b"chatcmpl-str1", b"chatcmpl-other"),  # another id: a new template
+           b": keep-alive\n\n",
+           plain.replace(b'"lo"', b'"two"') + plain.replace(b'"lo"', b'"events"'),
+           plain.replace(b"data: ", b"data:"),  # no space after the colon
+           plain.replace(b"\n\n", b"\r\n\r\n"),
+           plain.replace(b'"lo"', '" é ✓ 😀 \u00a0 \u2028 \x7f"'.encode())]  # raw UTF-8, as most upstreams send it
+    return chunks[:4] + odd + chunks[4:]
+
+
+def _comparable(evs):
+    for e in evs:
+        if isinstance(e, dict):
+            e["extra_fields"].pop("latency")
+    return evs
+
+
+def test_events_read_one_at_a_time_give_what_a_burst_gives(gateway, upstream):
+    chunks = _odd_chunks()
+    upstream.add(Reply(chunks=[b"".join(chunks)]))
+    upstream.add(Reply(chunks=[x for c in chunks for x in (c, 0.004)]))
+    upstream.add(Reply(chunks=[bytes([b]) for b in b"".join(chunks)]))
+    burst, one_by_one, bytewise = (_comparable(events(post_stream(gateway))) for _ in range(3))
+    assert one_by_one == burst
+    assert bytewise == burst
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in burst[:-1] if c["choices"])
+    odd = "\ufffd\ufffd not utf-8" + "lo" + "two" + "events" + "lo" + "lo" + " é ✓ 😀 \u00a0 \u2028 \x7f"
+    assert text == "".join(TRICKY[:3]) + odd + "".join(TRICKY[3:])
+    assert [c["extra_fields"]["chunk_index"] for c in burst[:-1]] == list(range(len(burst) - 1))
+    assert {c["id"] for c in burst[:-1]} == {"chatcmpl-str1", "chatcmpl-other"}
 
 
 def test_headers(gateway, upstream):

@@ -138,7 +138,7 @@ def stream_side() -> None:
     data = event[6:-2].decode()
     _dumps = json.JSONEncoder(separators=(",", ":")).encode
     relay = Relay(time.monotonic())
-    relay.provider, relay.model_requested = "openai", "gpt-4o-mini"
+    relay.serve("openai", "gpt-4o-mini")
     relay.id = "chatcmpl-bench0001"  # the role chunk came first
     translator = OpenAIStream()
     translator.feed(Event(data))  # the first content chunk teaches the translator the stream's template

@@ -53,11 +53,9 @@ class Relay:
     """Per-response chunk state: what has been sent, the pending finish reasons and usage."""
 
     __slots__ = ("provider", "model_requested", "index", "last", "usage", "finish", "id", "model", "created",
-                 "fingerprint", "parts", "keep_text", "tool_calls_sent", "first_at", "_head", "_head_for")
+                 "fingerprint", "parts", "keep_text", "tool_calls_sent", "first_at", "_head")
 
     def __init__(self, started: float, *, keep_text: bool = False) -> None:
-        self.provider = ""
-        self.model_requested = ""
         self.index = 0
         self.last = started
         self.usage: dict | None = None
@@ -71,8 +69,13 @@ class Relay:
         self.parts: list[str] = []
         self.tool_calls_sent = False
         self.first_at: float | None = None
-        self._head = ""
-        self._head_for: tuple = ()
+        self.serve("", "")
+
+    def serve(self, provider: str, model: str) -> None:
+        """Name the target whose chunks follow (``extra_fields.provider``/``model_requested``)."""
+        self.provider, self.model_requested = provider, model
+        self._head = (',"extra_fields":{"request_type":"' + CHAT_STREAM + '","provider":' + _dumps(provider)
+                      + ',"model_requested":' + _dumps(model) + ',"chunk_index":')
 
     @property
     def text(self) -> str:
@@ -140,11 +143,6 @@ class Relay:
         now = time.monotonic()
         if self.first_at is None:
             self.first_at = now
-        key = (self.provider, self.model_requested)
-        if key != self._head_for:
-            self._head_for = key
-            self._head = (',"extra_fields":{"request_type":"' + CHAT_STREAM + '","provider":' + _dumps(key[0])
-                          + ',"model_requested":' + _dumps(key[1]) + ',"chunk_index":')
         out = f'{self._head}{self.index},"latency":{int((now - self.last) * 1000)}}}'
         self.index += 1
         self.last = now
@@ -211,7 +209,7 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
             decoder = decoder_for(rt.adapter.framing)()
             backlog: list = []
             pending: list[dict] = []
-            relay.provider, relay.model_requested = target.provider, target.model
+            relay.serve(target.provider, target.model)
             while not translator.done:
                 if not backlog:
                     left = ttft_deadline - time.monotonic()
@@ -324,7 +322,6 @@ class StreamBody:
         relay, translator, decoder, chunks = self.relay, opened.translator, opened.decoder, opened.chunks
         events, opened.backlog = opened.backlog, []
         lane = None  # the express lane, once the translator has a template
-        at_boundary = not events and decoder.at_boundary()
         while True:
             for event in events:
                 if translator.done:
@@ -347,21 +344,22 @@ class StreamBody:
                 from .express import Lane
 
                 lane = Lane(template, relay)
-            body = next(chunks, None)
+            if lane is not None and decoder.at_boundary():
+                for body in chunks:  # express: while each read is one whole plain event
+                    out = lane(body)
+                    if out is None:
+                        break
+                    yield out
+                else:
+                    body = None
+            else:
+                body = next(chunks, None)
             if body is None:
                 events = decoder.close()
                 if not events:
                     return
                 continue
-            if at_boundary and lane is not None:
-                out = lane(body)
-                if out is not None:
-                    yield out
-                    events = ()
-                    continue
             events = decoder.feed(body)
-            if lane is not None:
-                at_boundary = decoder.at_boundary()
 
     def _resume(self, err: E.GatewayError):
         """Mid-stream failover (``client.stream_failover: "resume"``): continue on the next target."""

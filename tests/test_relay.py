@@ -45,7 +45,7 @@ CHUNKS = [
 
 def _relay():
     relay = Relay(0.0, keep_text=True)
-    relay.provider, relay.model_requested = "openai", "gpt-4o-mini"
+    relay.serve("openai", "gpt-4o-mini")
     relay.id = "chatcmpl-1"  # a role chunk came first, as always
     return relay
 

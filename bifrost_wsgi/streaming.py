@@ -278,10 +278,13 @@ class StreamBody:
         return self.opened.target
 
     def __iter__(self):
+        # PERF: one generator holds the whole relay loop: gunicorn resumes it once per chunk, with no
+        # delegation to inner generators
         relay = self.relay
         try:
             while True:
                 opened = self.opened
+                translator, decoder, chunks = opened.translator, opened.decoder, opened.chunks
                 try:
                     # the peeked chunks go out in one write: the first token reaches the client sooner
                     try:
@@ -291,75 +294,83 @@ class StreamBody:
                     opened.pending = []
                     if first:
                         yield first
-                    yield from self._relay(opened)
-                    if not opened.translator.finished:
+                    events, opened.backlog = opened.backlog, []
+                    lane = None  # the express lane, once the translator has a template
+                    while True:
+                        for event in events:
+                            if translator.done:
+                                break
+                            if event is KEEPALIVE:
+                                yield b": ping\n\n"
+                                continue
+                            try:
+                                outs = [relay.encode(chunk) for chunk in translator.feed(event)]
+                            except E.SHAPE_ERRORS as exc:
+                                raise malformed(opened.target.provider, exc) from None
+                            for out in outs:
+                                if out is not None:
+                                    yield out
+                        if translator.done:
+                            break
+                        lane = self._lane(lane, translator)
+                        if lane is not None and decoder.at_boundary():
+                            for body in chunks:  # express: while each read is one whole plain event
+                                out = lane(body)
+                                if out is None:
+                                    break
+                                yield out
+                            else:
+                                body = None
+                        else:
+                            body = next(chunks, None)
+                        if body is None:
+                            events = decoder.close()
+                            if not events:
+                                break
+                            continue
+                        events = decoder.feed(body)
+                    if not translator.finished:
                         raise E.UpstreamProtocolError("upstream stream ended before the answer was complete")
                 except E.GatewayError as err:
-                    err.attach(provider=opened.target.provider, model=opened.target.model, request_type=CHAT_STREAM)
-                    opened.close()
-                    resumed = self._resume(err)
-                    if resumed is None:
-                        self.error = err
-                        log.info("request %s: stream from %s/%s failed after %d chunks: %s", self.ctx.request_id,
-                                 opened.target.provider, opened.target.model, relay.index, err.message)
-                        yield encode(err.to_dict())
-                        yield DONE
-                        return
-                    continue
-                skipped = getattr(opened.translator, "malformed", 0)
-                if skipped:
-                    log.warning("request %s: skipped %d malformed upstream events", self.ctx.request_id, skipped)
-                self.completed = True
-                yield relay.stamp(_dumps(relay.closing()))
-                yield DONE
+                    tail = self._failed(opened, err)
+                    if tail is None:
+                        continue  # resumed on another target: self.opened is that one
+                    yield from tail
+                    return
+                yield from self._finished(opened)
                 self._drain()
                 return
         finally:
             self.close()
 
-    def _relay(self, opened: Opened):
-        """Translate and send the rest of ``opened``'s stream, until its translator is done or it ends."""
-        relay, translator, decoder, chunks = self.relay, opened.translator, opened.decoder, opened.chunks
-        events, opened.backlog = opened.backlog, []
-        lane = None  # the express lane, once the translator has a template
-        while True:
-            for event in events:
-                if translator.done:
-                    return
-                if event is KEEPALIVE:
-                    yield b": ping\n\n"
-                    continue
-                try:
-                    outs = [relay.encode(chunk) for chunk in translator.feed(event)]
-                except E.SHAPE_ERRORS as exc:
-                    raise malformed(opened.target.provider, exc) from None
-                for out in outs:
-                    if out is not None:
-                        yield out
-            if translator.done:
-                return
-            template = getattr(translator, "template", None)
-            if template is not None and (lane is None or lane.template is not template) and relay.id \
-                    and not relay.keep_text:
-                from .express import Lane
+    def _lane(self, lane, translator):
+        """The express lane for the translator's current template, when it may be used."""
+        template = getattr(translator, "template", None)
+        if template is None or not self.relay.id or self.relay.keep_text:
+            return None
+        if lane is None or lane.template is not template:
+            from .express import Lane
 
-                lane = Lane(template, relay)
-            if lane is not None and decoder.at_boundary():
-                for body in chunks:  # express: while each read is one whole plain event
-                    out = lane(body)
-                    if out is None:
-                        break
-                    yield out
-                else:
-                    body = None
-            else:
-                body = next(chunks, None)
-            if body is None:
-                events = decoder.close()
-                if not events:
-                    return
-                continue
-            events = decoder.feed(body)
+            lane = Lane(template, self.relay)
+        return lane
+
+    def _failed(self, opened: Opened, err: E.GatewayError) -> list[bytes] | None:
+        """After a failure: None when the stream resumed on another target, else the events that end it."""
+        err.attach(provider=opened.target.provider, model=opened.target.model, request_type=CHAT_STREAM)
+        opened.close()
+        if self._resume(err) is not None:
+            return None
+        self.error = err
+        log.info("request %s: stream from %s/%s failed after %d chunks: %s", self.ctx.request_id,
+                 opened.target.provider, opened.target.model, self.relay.index, err.message)
+        return [encode(err.to_dict()), DONE]
+
+    def _finished(self, opened: Opened) -> list[bytes]:
+        skipped = getattr(opened.translator, "malformed", 0)
+        if skipped:
+            log.warning("request %s: skipped %d malformed upstream events", self.ctx.request_id, skipped)
+        self.completed = True
+        return [self.relay.stamp(_dumps(self.relay.closing())), DONE]
 
     def _resume(self, err: E.GatewayError):
         """Mid-stream failover (``client.stream_failover: "resume"``): continue on the next target."""

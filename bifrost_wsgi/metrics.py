@@ -48,6 +48,16 @@ MAX_SERIES = 5000
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _CIRCUIT_STATES = ("closed", "open", "half_open")
 
+_pid = os.getpid()  # os.getpid() is a system call: kept here and renewed in a forked child
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 # --- metric families ---------------------------------------------------------------------------------
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -122,14 +132,15 @@ FAMILIES = (HTTP_REQUESTS, HTTP_DURATION, UPSTREAM_REQUESTS, SUCCESS_REQUESTS, E
             IN_FLIGHT_STREAMS, CIRCUITS)
 
 
-def observe(store, family: Family, values: tuple, amount: float) -> None:
-    """One histogram observation: its own bucket (made cumulative when rendered), sum and count."""
+def observe(adds: list, family: Family, values: tuple, amount: float) -> None:
+    """One histogram observation, as ``(key, amount)`` additions: its own bucket (made cumulative when
+    rendered), sum and count."""
     for bound in family.buckets:
         if amount <= bound:
-            store.add(family.key(values, bound), 1.0)
+            adds.append((family.key(values, bound), 1.0))
             break
-    store.add(family.key(values, "sum"), amount)
-    store.add(family.key(values, "count"), 1.0)
+    adds.append((family.key(values, "sum"), amount))
+    adds.append((family.key(values, "count"), 1.0))
 
 
 # --- where values live --------------------------------------------------------------------------------
@@ -143,8 +154,13 @@ class MemoryValues:
         self._lock = threading.Lock()
 
     def add(self, key: str, amount: float) -> None:
+        self.add_all(((key, amount),))
+
+    def add_all(self, adds) -> None:
+        values = self._values
         with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+            for key, amount in adds:
+                values[key] = values.get(key, 0.0) + amount
 
     def set(self, key: str, value: float) -> None:
         with self._lock:
@@ -206,11 +222,18 @@ class FileValues:
         self._slots = {key: at for key, at in _records(self._map, used)}
 
     def add(self, key: str, amount: float) -> None:
+        self.add_all(((key, amount),))
+
+    def add_all(self, adds) -> None:
+        """Several additions under one lock (a request's counters are updated together)."""
         with self._lock:
-            at = self._slots.get(key)
-            if at is None:
-                at = self._append(key)
-            _VALUE.pack_into(self._map, at, _VALUE.unpack_from(self._map, at)[0] + amount)
+            slots, m = self._slots, self._map
+            for key, amount in adds:
+                at = slots.get(key)
+                if at is None:
+                    at = self._append(key)
+                    m = self._map  # _append may have grown (remapped) the file
+                _VALUE.pack_into(m, at, _VALUE.unpack_from(m, at)[0] + amount)
 
     def set(self, key: str, value: float) -> None:
         with self._lock:
@@ -445,7 +468,7 @@ class Metrics:
     def _stores(self):
         """This process's (counters, gauges); opened on first use in each process, so a fork (gunicorn's
         --preload included) never shares the parent's files."""
-        pid = os.getpid()
+        pid = _pid
         if self._pid != pid:
             with self._lock:
                 if self._pid != pid:
@@ -489,36 +512,37 @@ class Metrics:
         path = ctx.route if ctx.route in self.paths else "unmatched"
         method = ctx.method if ctx.method in _METHODS else "other"
         http = (path, method, str(ctx.http_status or ctx.status))
-        counters.add(HTTP_REQUESTS.key(http), 1.0)
-        observe(counters, HTTP_DURATION, http, duration)
+        adds = [(HTTP_REQUESTS.key(http), 1.0)]
+        observe(adds, HTTP_DURATION, http, duration)
         # counted upstream: requests that reached a provider, or that its open circuit refused
         if ctx.attempts or ctx.error_type == "circuit_open":
-            self._upstream(counters, ctx, duration)
+            self._upstream(adds, ctx, duration)
+        counters.add_all(adds)
         self._publish_circuits(gauges)
 
-    def _upstream(self, counters, ctx, duration: float) -> None:
+    def _upstream(self, adds: list, ctx, duration: float) -> None:
         vk_id, vk_name = self.vk_labels.get(ctx.virtual_key, ("", ""))
         base = (ctx.provider, ctx.model, "chat_completion_stream" if ctx.stream else "chat_completion", vk_id, vk_name)
-        counters.add(UPSTREAM_REQUESTS.key(base), 1.0)
+        adds.append((UPSTREAM_REQUESTS.key(base), 1.0))
         success = ctx.status == 200 and not ctx.error_type and not ctx.client_disconnected
         if success:
-            counters.add(SUCCESS_REQUESTS.key(base), 1.0)
+            adds.append((SUCCESS_REQUESTS.key(base), 1.0))
         elif ctx.client_disconnected:
-            counters.add(CLIENT_DISCONNECTS.key(base), 1.0)
+            adds.append((CLIENT_DISCONNECTS.key(base), 1.0))
         else:
-            counters.add(ERROR_REQUESTS.key((*base, ctx.error_type or "unknown")), 1.0)
-        observe(counters, UPSTREAM_LATENCY, (*base, "true" if success else "false"), duration)
+            adds.append((ERROR_REQUESTS.key((*base, ctx.error_type or "unknown")), 1.0))
+        observe(adds, UPSTREAM_LATENCY, (*base, "true" if success else "false"), duration)
         if ctx.ttft is not None:
-            observe(counters, FIRST_TOKEN, base, ctx.ttft)
+            observe(adds, FIRST_TOKEN, base, ctx.ttft)
         usage = ctx.usage or {}
         for family, field in ((INPUT_TOKENS, "prompt_tokens"), (OUTPUT_TOKENS, "completion_tokens")):
             tokens = usage.get(field)
             if isinstance(tokens, int) and tokens > 0:
-                counters.add(family.key(base), float(tokens))
+                adds.append((family.key(base), float(tokens)))
         if ctx.retries:
-            counters.add(RETRIES.key(base), float(ctx.retries))
+            adds.append((RETRIES.key(base), float(ctx.retries)))
         if ctx.fallback_index:
-            counters.add(FALLBACKS.key(base), 1.0)
+            adds.append((FALLBACKS.key(base), 1.0))
 
     def _publish_circuits(self, gauges) -> None:
         """This worker's breaker states, as 0/1 per state; they only change while a request runs."""

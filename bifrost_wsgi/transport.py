@@ -36,7 +36,7 @@ USER_AGENT = f"bifrost-wsgi/{__version__}"
 CONNECT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a non-streamed answer (or error body) larger than this is refused
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
-READ_SIZE = 64 * 1024
+READ_SIZE = 16 * 1024
 _IDLE = "upstream stopped sending data (idle timeout)"
 _BROKE = "upstream connection broke while reading the response"
 # read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle

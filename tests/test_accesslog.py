@@ -193,3 +193,34 @@ def test_client_ip(monkeypatch, environ, trusted, ip):
     env = {} if trusted is None else {"FORWARDED_ALLOW_IPS": trusted}
     monkeypatch.setattr(accesslog, "TRUSTED_PROXIES", accesslog._trusted_proxies(env))
     assert accesslog.client_ip(environ) == ip
+
+
+def test_line_written_straight_through_our_handler_is_what_logging_would_write(monkeypatch):
+    import io
+
+    from bifrost_wsgi import logsetup
+
+    logger = logging.getLogger("bifrost_wsgi.access")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    try:
+        logger.handlers[:] = []
+        logsetup._configure_access()
+        [handler] = logger.handlers
+        handler.stream = io.StringIO()
+        ctx = _ctx(provider="openai", model='m"\u00e9', status=200, attempts=1)
+        accesslog.AccessLog().request_finished(ctx)
+        direct = handler.stream.getvalue()
+        assert accesslog._own_handler() is handler
+        # with another handler too, the line goes through logging: same text
+        extra = Lines()
+        logger.addHandler(extra)
+        assert accesslog._own_handler() is None
+        accesslog.AccessLog().request_finished(ctx)
+        via_logging = handler.stream.getvalue()[len(direct):]
+        def fields(line):
+            return {k: v for k, v in json.loads(line).items() if k not in ("time", "latency_ms")}
+
+        assert direct.endswith("\n") and via_logging.endswith("\n")
+        assert fields(direct) == fields(via_logging) == fields(extra.records[0])
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved

@@ -139,8 +139,10 @@ def test_exposition_format():
     fam = metrics.UPSTREAM_LATENCY
     store = metrics.MemoryValues()
     labels = ("openai", 'we"ird\\model\n', "chat_completion", "", "", "true")
+    adds = []
     for seconds in (0.01, 0.3, 0.3, 7.0, 1000.0):
-        metrics.observe(store, fam, labels, seconds)
+        metrics.observe(adds, fam, labels, seconds)
+    store.add_all(adds)
     text = metrics.exposition(store.snapshot()).decode()
     lab = 'provider="openai",model="we\\"ird\\\\model\\n",method="chat_completion",virtual_key_id="",' \
           'virtual_key_name="",is_success="true"'

@@ -20,12 +20,6 @@ import time
 from typing import Iterator
 from urllib.parse import quote
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies
-from urllib3.exceptions import ReadTimeoutError
-
 from . import __version__
 from .chunked import ChunkedDecoder
 from .config import Proxy
@@ -41,6 +35,25 @@ _IDLE = "upstream stopped sending data (idle timeout)"
 _BROKE = "upstream connection broke while reading the response"
 # read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle
 _VERIFY = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+
+
+# ``requests`` is imported at the first upstream call, not with the package: importing it takes ~100 ms,
+# which building the app, checking a config and starting a worker need not pay. The gunicorn master
+# (deploy/gunicorn.conf.py) imports it once before forking, so workers start with it loaded.
+requests = HTTPAdapter = CaseInsensitiveDict = get_environ_proxies = ReadTimeoutError = None
+
+
+def _load() -> None:
+    global requests, HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError
+    import requests as _requests
+    from requests.adapters import HTTPAdapter as _Adapter
+    from requests.structures import CaseInsensitiveDict as _Headers
+    from requests.utils import get_environ_proxies as _environ_proxies
+    from urllib3.exceptions import ReadTimeoutError as _ReadTimeout
+
+    HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError = (
+        _Adapter, _Headers, _environ_proxies, _ReadTimeout)
+    requests = _requests  # last: it is the "loaded" flag
 
 
 def _proxy_dict(proxy: Proxy) -> dict | None:
@@ -92,6 +105,8 @@ def _prepared(method: str, url: str, headers: dict, body: bytes | None) -> reque
 
 def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, proxy: Proxy,
           stream: bool) -> requests.Response:
+    if requests is None:
+        _load()
     adapter, proxies = _adapter_for(proxy)
     if proxy.type == "environment":
         proxies = get_environ_proxies(url)

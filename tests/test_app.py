@@ -108,3 +108,18 @@ def test_models_upstream_failure_is_skipped(upstream, serve):
     upstream.add(Reply(status=500, json={"error": {"message": "down"}}))
     r = requests.get(url + "/v1/models")
     assert r.status_code == 200 and r.json()["data"] == []
+
+
+def test_building_the_app_does_not_import_requests(tmp_path):
+    """requests (~100 ms to import) is loaded at the first upstream call, or by the gunicorn master before
+    it forks; importing the package and building the app from a config must not pay for it."""
+    import json
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"providers": {"openai": {"keys": [{"value": "sk-x", "models": []}]}}}))
+    code = "import sys, bifrost_wsgi.wsgi; print('requests' in sys.modules, 'urllib3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env={"BIFROST_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -187,3 +187,30 @@ def run_streams(port: int, body: bytes, *, count: int, concurrency: int) -> Stre
     for t in threads:
         t.join(600)
     return out
+
+
+def paired_streams(ports: dict[str, int], body: bytes, *, count: int) -> dict[str, StreamRun]:
+    """``count`` sequential streams to each of ``ports`` (name: port), taken in turn (a, b, c, b, c, a, ...)
+    over one keep-alive connection each, so that whatever the machine does meanwhile hits every target
+    alike: the fair way to compare times to first token on a noisy machine."""
+    names = list(ports)
+    out = {name: StreamRun() for name in names}
+    conns = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for name, port in ports.items()}
+    try:
+        for i in range(count):
+            k = i % len(names)
+            for name in names[k:] + names[:k]:
+                try:
+                    s = stream_once(conns[name], body)
+                except (OSError, http.client.HTTPException):
+                    conns[name].close()
+                    out[name].errors += 1
+                    continue
+                if s.status >= 400 or s.ttft != s.ttft:
+                    out[name].errors += 1
+                else:
+                    out[name].samples.append(s)
+    finally:
+        for conn in conns.values():
+            conn.close()
+    return out

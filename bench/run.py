@@ -11,8 +11,8 @@ which the gateway and the baseline alternate. It prints one table of medians ove
 gateway/baseline ratio and PASS/FAIL against the targets of the performance issue, and stops every process
 it started.
 
-Latency is "added": per round, the p50/p99 of the server minus the p50/p99 of the mock measured directly just
-before it. CPU comes from /proc/<pid>/stat of the worker processes (utime + stime) before and after a batch.
+Latency is "added": per round, the p50/p99 of the server minus the p50/p99 of the mock measured directly, in
+turns with it (paired_round). CPU comes from /proc/<pid>/stat of the worker processes (utime + stime) before and after a batch.
 "CPU per chunk" is marginal: the extra CPU of a 200-chunk stream over a 20-chunk one, divided by 180, so the
 per-request cost does not hide in it.
 """
@@ -186,11 +186,6 @@ def run_round(server: Server, mock_port: int, files: dict, bodies: dict, m: dict
                                 use_wrk=use_wrk, cpu=cpu)
 
     r: dict = {}
-    direct = load(mock_port, "plain", 1)
-    c1 = load(server.port, "plain", 1)
-    r["added_p50"] = c1.p50_ms - direct.p50_ms
-    r["added_p99"] = c1.p99_ms - direct.p99_ms
-    r["rps_c1"] = c1.rps
     cpu0 = server.cpu()
     c16 = load(server.port, "plain", 16)
     cpu1 = server.cpu()
@@ -198,12 +193,7 @@ def run_round(server: Server, mock_port: int, files: dict, bodies: dict, m: dict
     r["cpu_req"] = (cpu1 - cpu0) / max(c16.requests, 1) * 1e6
     c64 = load(server.port, "plain", 64)
     r["rps_c64"] = c64.rps
-    r["errors"] = direct.errors + c1.errors + c16.errors + c64.errors
-
-    d = loadgen.run_streams(mock_port, bodies["stream"], count=m["ttft_streams"], concurrency=1)
-    s = loadgen.run_streams(server.port, bodies["stream"], count=m["ttft_streams"], concurrency=1)
-    r["ttft_added"] = (median([x.ttft for x in s.samples]) - median([x.ttft for x in d.samples])) * 1000.0
-    r["errors"] += d.errors + s.errors
+    r["errors"] = c16.errors + c64.errors
 
     c0 = server.cpu()
     short = loadgen.run_streams(server.port, bodies["stream"], count=m["cpu_short"], concurrency=STREAM_CONCURRENCY)
@@ -216,6 +206,37 @@ def run_round(server: Server, mock_port: int, files: dict, bodies: dict, m: dict
     r["cpu_chunk"] = (per_long - per_short) / (LONG - SHORT) * 1e6
     r["errors"] += short.errors + long.errors
     return r
+
+
+def paired_round(servers: list[Server], mock_port: int, files: dict, bodies: dict, m: dict, *, use_wrk: bool,
+                 cpu, slices: int = 4) -> dict[str, dict]:
+    """The concurrency-1 latencies, measured in turns: the mock directly, then each server, in short slices
+    that rotate, so a slow spell of the machine (they last seconds here) hits every target alike. Added
+    latency is a server's p50/p99 minus the mock's, each the median over its slices; time to first token
+    likewise, over streams taken in turn (loadgen.paired_streams)."""
+    ports = {"mock": mock_port, **{s.name: s.port for s in servers}}
+    names = list(ports)
+    loads: dict[str, list] = {name: [] for name in names}
+    for i in range(slices):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            loads[name].append(loadgen.run_load(ports[name], bodies["plain"], files["plain"], connections=1,
+                                                seconds=m["seconds"] / 2, use_wrk=use_wrk, cpu=cpu))
+    streams = loadgen.paired_streams(ports, bodies["stream"], count=m["ttft_streams"])
+    mock_p50 = median([x.p50_ms for x in loads["mock"]])
+    mock_p99 = median([x.p99_ms for x in loads["mock"]])
+    mock_ttft = median([x.ttft for x in streams["mock"].samples])
+    out = {}
+    for s in servers:
+        ls = loads[s.name]
+        out[s.name] = {
+            "added_p50": median([x.p50_ms for x in ls]) - mock_p50,
+            "added_p99": median([x.p99_ms for x in ls]) - mock_p99,
+            "rps_c1": sum(x.requests for x in ls) / max(sum(x.seconds for x in ls), 1e-9),
+            "ttft_added": (median([x.ttft for x in streams[s.name].samples]) - mock_ttft) * 1000.0,
+            "errors": sum(x.errors for x in ls) + streams[s.name].errors,
+        }
+    return out
 
 
 def fmt(key: str, v: float) -> str:
@@ -358,8 +379,11 @@ def main(argv=None) -> int:
         rounds: dict[str, list[dict]] = {"gateway": [], "baseline": []}
         for i in range(mode["rounds"]):
             order = servers if i % 2 == 0 else servers[::-1]
+            paired = paired_round(order, mock_port, files, bodies, mode, use_wrk=use_wrk, cpu=lg_cpu)
             for s in order:
                 r = run_round(s, mock_port, files, bodies, mode, use_wrk=use_wrk, cpu=lg_cpu)
+                errors = r.pop("errors") + paired[s.name].pop("errors")
+                r = {**paired[s.name], **r, "errors": errors}
                 rounds[s.name].append(r)
                 log(f"round {i + 1}/{mode['rounds']} {s.name:8s} " + " ".join(
                     f"{k}={fmt(k, v)}" for k, v in r.items()))

@@ -210,12 +210,12 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
             backlog: list = []
             pending: list[dict] = []
             relay.serve(target.provider, target.model)
+            # the first read may wait what is left of the deadline; iter_bytes shortens it after each chunk
+            resp.set_read_timeout(max(ttft_deadline - time.monotonic(), 0.001))
             while not translator.done:
                 if not backlog:
-                    left = ttft_deadline - time.monotonic()
-                    if left <= 0:
+                    if ttft_deadline <= time.monotonic():
                         raise E.UpstreamTimeout(f"no first token within {net.first_token_timeout:g} seconds")
-                    resp.set_read_timeout(left)
                     try:
                         body = next(chunks, None)
                     except E.UpstreamTimeout:

@@ -110,7 +110,9 @@ def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, 
     adapter, proxies = _adapter_for(proxy)
     if proxy.type == "environment":
         proxies = get_environ_proxies(url)
-    return adapter.send(_prepared(method, url, headers, body), stream=stream, timeout=timeout, verify=_VERIFY,
+    # a CA bundle path makes requests stat() it on every call: only TLS needs it
+    verify = _VERIFY if url[:6].lower() == "https:" else True
+    return adapter.send(_prepared(method, url, headers, body), stream=stream, timeout=timeout, verify=verify,
                         cert=None, proxies=proxies or {})
 
 

@@ -1,6 +1,6 @@
 """The benchmark: the gateway against a bare pass-through, both in front of the same fast mock upstream.
 
-    python bench/run.py            # full run, about 4 minutes
+    python bench/run.py            # full run, about 5 minutes
     python bench/run.py --quick    # about 1 minute
     python bench/run.py --smoke    # a few seconds: proves the benchmark still runs (no meaningful numbers)
 

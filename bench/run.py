@@ -63,7 +63,9 @@ TARGETS = {
     "cpu_req": ("CPU per request (us)", "", None),
     "ttft_added": ("stream first-token added p50 (ms)", "ratio <= 1.0", lambda g, b, r: r <= 1.0),
     "cpu_stream": (f"CPU per stream, {SHORT} chunks (ms)", "", None),
-    "cpu_chunk": ("CPU per chunk, marginal (us)", "<= 65 us", lambda g, b, r: g <= 65.0),
+    # the issue states 65 us on a machine where the bare relay's 20-event stream costs 2.7 ms of CPU, and
+    # its targets as ratios to the same run's baseline: the limit is scaled by this run's baseline
+    "cpu_chunk": ("CPU per chunk, marginal (us)", "<= 65 us at the reference", None),
     "rss": ("peak RSS per worker (MiB)", "<= 50 MiB", lambda g, b, r: g <= 50.0),
     "import": ("import + app build (ms)", "< 100 ms", lambda g, b, r: g < 100.0),
 }
@@ -251,6 +253,18 @@ def fmt(key: str, v: float) -> str:
     return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
 
 
+REFERENCE_STREAM_MS = 2.7  # the bare relay's CPU for a 20-event stream on the performance issue's machine
+
+
+def chunk_limit(bl: dict) -> float:
+    """The 65 us per-chunk target on this machine: scaled by how much CPU this run's bare relay needs for
+    the same 20-event stream as on the issue's reference machine (stricter on a faster machine)."""
+    stream_ms = bl.get("cpu_stream", float("nan"))
+    if math.isnan(stream_ms) or stream_ms <= 0:
+        return 65.0
+    return 65.0 * stream_ms / REFERENCE_STREAM_MS
+
+
 def table(gw: dict, bl: dict, extra: dict) -> tuple[str, bool]:
     lines = ["| metric | gateway | baseline | gateway/baseline | target | result |",
              "|---|---:|---:|---:|---|---|"]
@@ -261,6 +275,12 @@ def table(gw: dict, bl: dict, extra: dict) -> tuple[str, bool]:
         result = ""
         if check is not None:
             passed = not math.isnan(g) and (not math.isnan(ratio) or "ratio" not in target) and check(g, b, ratio)
+            result = "PASS" if passed else "FAIL"
+            ok &= passed
+        if key == "cpu_chunk":
+            limit = chunk_limit(bl)
+            target = f"<= 65 us at the reference (= {limit:.0f} us here)"
+            passed = not math.isnan(g) and g <= limit
             result = "PASS" if passed else "FAIL"
             ok &= passed
         rtext = f"{ratio:.2f}" if not math.isnan(ratio) else "n/a"

@@ -71,6 +71,17 @@ class Relay:
         self.first_at: float | None = None
         self.serve("", "")
 
+    def snapshot(self) -> tuple:
+        """The state ``restore`` returns to (chunks stamped by an attempt that then failed were never sent)."""
+        return (self.index, self.last, self.usage, dict(self.finish), self.id, self.model, self.created,
+                self.fingerprint, len(self.parts), self.tool_calls_sent, self.first_at)
+
+    def restore(self, state: tuple) -> None:
+        (self.index, self.last, self.usage, finish, self.id, self.model, self.created, self.fingerprint, parts,
+         self.tool_calls_sent, self.first_at) = state
+        self.finish = finish
+        del self.parts[parts:]
+
     def serve(self, provider: str, model: str) -> None:
         """Name the target whose chunks follow (``extra_fields.provider``/``model_requested``)."""
         self.provider, self.model_requested = provider, model
@@ -196,6 +207,7 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                 rt.slots.release()
 
         resp = None
+        saved = relay.snapshot()
         try:
             ttft_deadline = time.monotonic() + min(net.first_token_timeout, max(ctx.remaining(), 0.001))
             resp = dispatcher.send(rt, target, upreq, min(timeout, net.first_token_timeout), stream=True)
@@ -208,7 +220,9 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
             chunks = resp.iter_bytes()
             decoder = decoder_for(rt.adapter.framing)()
             backlog: list = []
-            pending: list[dict] = []
+            # the peeked chunks, stamped as they arrive: when the first content comes, only it is left to do
+            pending: list[bytes] = []
+            content = False
             relay.serve(target.provider, target.model)
             # the first read may wait what is left of the deadline; iter_bytes shortens it after each chunk
             resp.set_read_timeout(max(ttft_deadline - time.monotonic(), 0.001))
@@ -232,18 +246,20 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
                     continue  # nothing can be sent before the status line
                 try:
                     got = translator.feed(event)
+                    if got:
+                        content = any(_has_content(c) for c in got)
+                        pending.extend(filter(None, map(relay.encode, got)))
                 except E.SHAPE_ERRORS as exc:
                     raise malformed(target.provider, exc) from None
-                if got:
-                    pending.extend(got)
-                    if any(_has_content(c) for c in got):
-                        break
-            if not translator.finished and not any(_has_content(c) for c in pending):
+                if content:
+                    break
+            if not translator.finished and not content:
                 raise E.UpstreamProtocolError("upstream stream ended before any content")
             resp.deadline = None
             resp.set_read_timeout(net.stream_idle_timeout)
             return Opened(rt, target, resp, chunks, decoder, backlog, translator, pending, release, circuit)
         except BaseException:
+            relay.restore(saved)  # what this attempt stamped was never sent
             if resp is not None:
                 resp.close()
             release()
@@ -265,7 +281,7 @@ class StreamBody:
         self.dispatcher = dispatcher
         self.req = req
         self.ctx = ctx
-        self.opened = opened
+        self.opened = self.first_opened = opened
         self.index = index
         self.relay = relay
         self.closed = False
@@ -287,12 +303,11 @@ class StreamBody:
                 translator, decoder, chunks = opened.translator, opened.decoder, opened.chunks
                 try:
                     # the peeked chunks go out in one write: the first token reaches the client sooner
-                    try:
-                        first = b"".join(filter(None, map(relay.encode, opened.pending)))
-                    except E.SHAPE_ERRORS as exc:
-                        raise malformed(opened.target.provider, exc) from None
+                    first = b"".join(opened.pending)
                     opened.pending = []
                     if first:
+                        if opened is self.first_opened:  # the time to first byte is the first target's
+                            relay.first_at = time.monotonic()  # sent now; they were stamped as they arrived
                         yield first
                     events, opened.backlog = opened.backlog, []
                     lane = None  # the express lane, once the translator has a template

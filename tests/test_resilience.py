@@ -458,3 +458,19 @@ def test_fallback_that_refuses_a_parameter_is_skipped(upstream, serve):
     script.set("backup", err(503, "backup down"))
     r = chat(url, fallbacks=("anthropic/claude",), n=2)
     assert r.status_code == 503 and r.json()["error"]["message"] == "primary down"
+
+
+def test_a_role_chunk_from_a_target_that_then_failed_is_never_sent(make, upstream):
+    """Chunks peeked before the first content are stamped as they arrive; when that target then fails before
+    any content, the fallback's answer starts afresh: its id, chunk_index from 0, one role."""
+    url, script = make()
+    script.set("primary", cut_stream("primary"))  # a role chunk, then the connection breaks
+    script.set("backup", Reply(chunks=sse(*openai_chunks("Hel", "lo", model="backup"))))
+    evs = stream_events(chat(url, stream=True))
+    chunks = evs[:-1]
+    assert text_of(evs) == "Hello"
+    assert [c["extra_fields"]["chunk_index"] for c in chunks] == list(range(len(chunks)))
+    assert {c["extra_fields"]["provider"] for c in chunks} == {"groq"}
+    roles = [c["choices"][0]["delta"].get("role") for c in chunks if c["choices"] and c["choices"][0]["delta"].get("role")]
+    assert roles == ["assistant"]
+    assert len(attempts(upstream, "primary")) >= 1

@@ -224,8 +224,6 @@ def open_upstream(dispatcher, req: ChatRequest, ctx, relay: Relay, *, start: int
             pending: list[bytes] = []
             content = False
             relay.serve(target.provider, target.model)
-            # the first read may wait what is left of the deadline; iter_bytes shortens it after each chunk
-            resp.set_read_timeout(max(ttft_deadline - time.monotonic(), 0.001))
             while not translator.done:
                 if not backlog:
                     if ttft_deadline <= time.monotonic():

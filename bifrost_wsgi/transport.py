@@ -170,16 +170,17 @@ def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, 
 class UpstreamResponse:
     """An upstream answer whose body has not been read yet (streams) or has (``body``)."""
 
-    __slots__ = ("status", "headers", "deadline", "_resp", "_closed")
+    __slots__ = ("status", "headers", "deadline", "_resp", "_closed", "_timeout")
 
     def __init__(self, resp: requests.Response) -> None:
         self.status = resp.status_code
         self.headers = resp.headers
-        # time.monotonic() by which reading must be over (the first token's); checked per chunk, because
-        # an upstream that sends only keep-alive comments never lets a per-read timeout fire
+        # time.monotonic() by which reading must be over (the first token's); checked before every read,
+        # because an upstream that sends only keep-alive comments never lets a per-read timeout fire
         self.deadline: float | None = None
         self._resp = resp
         self._closed = False
+        self._timeout: float | None = None  # a read timeout to apply before the next read
 
     def read(self) -> bytes:
         """The whole body, within ``deadline`` and MAX_BODY_BYTES (a runaway upstream must not hold a thread
@@ -209,6 +210,8 @@ class UpstreamResponse:
         read = fp.read1
         sock = _socket_of(self._resp)
         while not decoder.done:
+            if self.deadline is not None or self._timeout is not None:
+                self._before_read()
             try:
                 data = read(READ_SIZE)
                 if sock is not None:
@@ -227,14 +230,14 @@ class UpstreamResponse:
                 raise UpstreamProtocolError(_BROKE)
             body = feed(data)
             if body:
-                if self.deadline is not None:
-                    self._before_deadline()
                 yield body
         self._release()
 
     def _iter_content(self) -> Iterator[bytes]:
         it = self._resp.iter_content(chunk_size=None)
         while True:
+            if self.deadline is not None or self._timeout is not None:
+                self._before_read()
             try:
                 chunk = next(it)
             except StopIteration:
@@ -246,15 +249,22 @@ class UpstreamResponse:
                     return
                 raise UpstreamProtocolError(f"upstream stream failed: {exc.__class__.__name__}") from None
             if chunk:
-                if self.deadline is not None:
-                    self._before_deadline()
                 yield chunk
 
-    def _before_deadline(self) -> None:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise UpstreamTimeout("upstream sent no content before the deadline")
-        self.set_read_timeout(left)
+    def _before_read(self) -> None:
+        """Apply a changed read timeout, and the deadline (what is left of it bounds the next read)."""
+        seconds, self._timeout = self._timeout, None
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise UpstreamTimeout("upstream sent no content before the deadline")
+            seconds = left if seconds is None else min(seconds, left)
+        sock = _socket_of(self._resp)
+        if sock is not None:
+            try:
+                sock.settimeout(seconds)
+            except OSError:
+                pass
 
     def _release(self) -> None:
         """The body was read to its end by hand: hand the connection back to the pool as urllib3 would."""
@@ -266,13 +276,10 @@ class UpstreamResponse:
             pass
 
     def set_read_timeout(self, seconds: float) -> None:
-        """Change the silence allowed between upstream bytes from now on (first token vs idle)."""
-        sock = _socket_of(self._resp)
-        if sock is not None:
-            try:
-                sock.settimeout(seconds)
-            except OSError:
-                pass
+        """Change the silence allowed between upstream bytes (first token vs idle), from the next read on.
+        PERF: applied just before that read, not now: a stream's first bytes go out without waiting for
+        the system call."""
+        self._timeout = seconds
 
     def abort(self) -> None:
         """Wake a reader blocked in recv from another thread and drop the connection."""

@@ -136,7 +136,6 @@ def stream_side() -> None:
     framed = stream_events(3, True)[2]  # a content chunk, as one HTTP chunk
     event = framed.split(b"\r\n", 1)[1][:-2]  # b"data: {...}\n\n"
     data = event[6:-2].decode()
-    _dumps = json.JSONEncoder(separators=(",", ":")).encode
     relay = Relay(time.monotonic())
     relay.serve("openai", "gpt-4o-mini")
     relay.id = "chatcmpl-bench0001"  # the role chunk came first

@@ -76,7 +76,7 @@ def _adapter_class(base, response_class, headers_class):
             if proxies or cert is not None:
                 return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
             url = request.url
-            cut = url.find("/", url.find("://") + 3)
+            cut = _path_start(url)
             key = (url[:cut] if cut > 0 else url, verify)
             attrs = self._origins.get(key)
             if attrs is None:
@@ -88,7 +88,7 @@ def _adapter_class(base, response_class, headers_class):
 
         def request_url(self, request, proxies):
             url = request.url
-            cut = url.find("/", url.find("://") + 3)
+            cut = _path_start(url)
             if proxies or cut < 0 or "#" in url:
                 return super().request_url(request, proxies)
             return url[cut:]
@@ -105,6 +105,11 @@ def _adapter_class(base, response_class, headers_class):
             return response
 
     return Adapter
+
+
+def _path_start(url: str) -> int:
+    """Where the path begins in an absolute URL (-1 when it has none): what precedes is the origin."""
+    return url.find("/", url.find("://") + 3)
 
 
 def _proxy_dict(proxy: Proxy) -> dict | None:

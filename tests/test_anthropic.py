@@ -22,7 +22,7 @@ from bifrost_wsgi.providers import anthropic
 from bifrost_wsgi.providers.base import Key, Target
 from bifrost_wsgi.registry import ROWS
 from bifrost_wsgi.schema import parse_request
-from tests.golden import readers
+from tests.golden import readers, request_outcome_tests
 from tests.fakes import Reply
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
@@ -60,18 +60,7 @@ def test_request_golden(case):
     assert build(load(f"{case}.request.json")) == load(f"{case}.upstream.json")
 
 
-@pytest.mark.parametrize("case", cases(".refused.json"))
-def test_request_refused(case):
-    want = load(f"{case}.refused.json")
-    with pytest.raises(E.BadRequest) as info:
-        build(load(f"{case}.request.json"))
-    err = info.value
-    assert (err.status, err.param, err.message) == (want["status"], want["param"], want["message"])
-
-
-def test_every_request_fixture_has_an_outcome():
-    for case in cases(".request.json"):
-        assert (FIXTURES / f"{case}.upstream.json").exists() or (FIXTURES / f"{case}.refused.json").exists(), case
+test_request_refused, test_every_request_fixture_has_an_outcome = request_outcome_tests(FIXTURES, build)
 
 
 def test_upstream_request_line_and_headers():

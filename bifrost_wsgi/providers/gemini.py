@@ -556,8 +556,17 @@ class _Parts:
             if isinstance(text, str) and text:
                 (self.reasoning if part.get("thought") else self.text).append(text)
 
-    def details(self) -> list[dict]:
-        return [{"type": "reasoning.encrypted", "data": s, "index": 0} for s in self.signatures]
+    def fill(self, out: dict) -> dict:
+        """Put the text, the reasoning and its signatures into a message or a delta (tool calls are the
+        caller's: a delta numbers them across fragments)."""
+        if self.text:
+            out["content"] = "".join(self.text)
+        if self.reasoning:
+            out["reasoning"] = "".join(self.reasoning)
+        if self.signatures:
+            out["reasoning_details"] = [{"type": "reasoning.encrypted", "data": s, "index": 0}
+                                        for s in self.signatures]
+        return out
 
 
 def parse_body(data: dict, *, model: str) -> dict:
@@ -568,13 +577,7 @@ def parse_body(data: dict, *, model: str) -> dict:
     choices = []
     for pos, cand in enumerate(candidates or ()):
         parts = _Parts((cand.get("content") or {}).get("parts"))
-        message: dict = {"role": "assistant"}
-        if parts.text:
-            message["content"] = "".join(parts.text)
-        if parts.reasoning:
-            message["reasoning"] = "".join(parts.reasoning)
-        if parts.signatures:
-            message["reasoning_details"] = parts.details()
+        message = parts.fill({"role": "assistant"})
         if parts.tool_calls:
             message["tool_calls"] = parts.tool_calls
         choice = {"index": cand.get("index", pos), "message": message,
@@ -708,12 +711,7 @@ class GeminiStream:
         if index not in self._started:
             self._started.add(index)
             delta["role"] = "assistant"
-        if parts.text:
-            delta["content"] = "".join(parts.text)
-        if parts.reasoning:
-            delta["reasoning"] = "".join(parts.reasoning)
-        if parts.signatures:
-            delta["reasoning_details"] = parts.details()
+        parts.fill(delta)
         if parts.tool_calls:
             first = self._calls.get(index, 0)
             delta["tool_calls"] = [{"index": first + k, **call} for k, call in enumerate(parts.tool_calls)]

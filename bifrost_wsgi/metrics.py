@@ -153,9 +153,6 @@ class MemoryValues:
         self._values: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def add(self, key: str, amount: float) -> None:
-        self.add_all(((key, amount),))
-
     def add_all(self, adds) -> None:
         values = self._values
         with self._lock:
@@ -220,9 +217,6 @@ class FileValues:
             _HEADER.pack_into(self._map, 0, used)
         self._used = used
         self._slots = {key: at for key, at in _records(self._map, used)}
-
-    def add(self, key: str, amount: float) -> None:
-        self.add_all(((key, amount),))
 
     def add_all(self, adds) -> None:
         """Several additions under one lock (a request's counters are updated together)."""

@@ -32,7 +32,7 @@ class Opened:
     """An upstream stream whose first content has been read (or that completed before any content).
 
     ``chunks`` yields the body's bytes, ``decoder`` turns them into events; ``backlog`` holds the events
-    decoded but not yet translated, ``pending`` the translated chunks not yet sent."""
+    decoded but not yet translated, ``pending`` the stamped events not yet sent."""
 
     __slots__ = ("rt", "target", "resp", "chunks", "decoder", "backlog", "translator", "pending", "release",
                  "circuit")

@@ -58,15 +58,15 @@ def _no_metrics_dir(monkeypatch):
 def test_file_values_roundtrip_growth_and_reopen(tmp_path):
     path = str(tmp_path / "bifrost-counters-1.metrics")
     store = metrics.FileValues(path, keep=True)
-    for i in range(3000):  # well past the first 64 KiB
-        store.add(f'["family_{i}",["label value {i}"],null]', 1.0)
-    store.add('["family_0",["label value 0"],null]', 2.5)
+    # well past the first 64 KiB, within one batch (the file is remapped as it grows)
+    store.add_all((f'["family_{i}",["label value {i}"],null]', 1.0) for i in range(3000))
+    store.add_all([('["family_0",["label value 0"],null]', 2.5)])
     store.set("gauge", -3.0)
     assert metrics.read_file(path) == store.snapshot()
     assert metrics.read_file(path)['["family_0",["label value 0"],null]'] == 3.5
     store.close()
     again = metrics.FileValues(path, keep=True)  # a new worker with a recycled pid carries on
-    again.add("gauge", 1.0)
+    again.add_all([("gauge", 1.0)])
     assert again.snapshot()["gauge"] == -2.0 and len(again.snapshot()) == 3001
     again.close()
     wiped = metrics.FileValues(path, keep=False)  # gauges start from nothing

@@ -66,8 +66,9 @@ def strip_chunk_in_place(chunk: dict, drop_nulls) -> dict:
 def request_side(port: int) -> None:
     import logging
 
-    from bifrost_wsgi import schema, shapes, web
-    from bifrost_wsgi.logsetup import configure_from_env
+    from bifrost_wsgi import schema, web
+    from bifrost_wsgi.surfaces import openai_chat as shapes
+    from bifrost_wsgi.observe.logsetup import configure_from_env
 
     # as a gunicorn worker has it: logging configured (access log on), metrics in a multiprocess directory
     configure_from_env()
@@ -78,7 +79,7 @@ def request_side(port: int) -> None:
                 h.stream = devnull
 
     from bifrost_wsgi.app import make_app
-    from bifrost_wsgi.dispatch import RequestContext
+    from bifrost_wsgi.routing.router import RequestContext
 
     app = make_app({"providers": {"openai": {"keys": [{"value": "sk-bench", "models": []}],
                                              "network_config": {"base_url": f"http://127.0.0.1:{port}"}}}})
@@ -129,8 +130,8 @@ def stream_side() -> None:
     from bifrost_wsgi.providers.base import drop_nulls
     from bifrost_wsgi.providers.openai_compat import OpenAIStream
     from bifrost_wsgi.chunked import ChunkedDecoder
-    from bifrost_wsgi.sse import Event, SSEDecoder, encode
-    from bifrost_wsgi.streaming import Relay
+    from bifrost_wsgi.wire.sse import Event, SSEDecoder, encode
+    from bifrost_wsgi.routing.relay import Relay
     from mock_upstream import stream_events
 
     framed = stream_events(3, True)[2]  # a content chunk, as one HTTP chunk

@@ -8,10 +8,13 @@ import sys
 import time
 from urllib.parse import parse_qs
 
-from . import accesslog, errors as E, governance, metrics, schema, web
+from . import errors as E, schema, web
+from .observe import accesslog
+from .governance import virtual_keys as governance
+from .observe import metrics
 from .config import GatewayConfig, load
-from .dispatch import _BLOCKED_EXTRA_HEADERS, CHAT, CHAT_STREAM, Dispatcher, RequestContext
-from .models import ModelLister
+from .routing.router import _BLOCKED_EXTRA_HEADERS, CHAT, CHAT_STREAM, Dispatcher, RequestContext
+from .routing.catalog import ModelLister
 
 log = logging.getLogger("bifrost_wsgi")
 

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         return 2
 
     from .app import Gateway
-    from .logsetup import configure
+    from .observe.logsetup import configure
 
     configure(args.log_level)
     for warning in config.warnings:
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         print("bifrost-wsgi: WARNING: listening on a non-loopback address with no virtual keys configured: "
               "anyone who can reach this port can spend your provider keys", file=sys.stderr, flush=True)
 
-    from . import metrics
+    from .observe import metrics
 
     metrics.prepare_directory()  # before gunicorn forks: workers sum their metrics through it
 
@@ -88,7 +88,7 @@ def _env_int(name: str) -> int | None:
 def gunicorn_settings(args, *, workers: int, threads: int) -> dict:
     """The same settings as deploy/gunicorn.conf.py (reasons there), with this command's bind, sizes and
     log level."""
-    from . import metrics
+    from .observe import metrics
 
     max_requests = _env_int("BIFROST_MAX_REQUESTS")
     max_requests = 10000 if max_requests is None else max_requests

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .providers.base import Key
-from .registry import ROWS, ProviderRow
+from .providers.registry import ROWS, ProviderRow
 
 
 class ConfigError(Exception):

@@ -7,7 +7,7 @@ import sys
 
 from .app import make_app
 from .config import ConfigError, load
-from .logsetup import configure_from_env
+from .observe.logsetup import configure_from_env
 
 configure_from_env()
 try:

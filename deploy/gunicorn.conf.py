@@ -21,7 +21,7 @@ uses the same values. Why these:
   systemd's TimeoutStopSec above it.
 - ``keepalive`` 75 s is longer than nginx's upstream ``keepalive_timeout`` (60 s in deploy/nginx/bifrost.conf),
   so gunicorn never closes an idle connection nginx is about to reuse. Idle connections cost no thread.
-- ``max_requests`` (+10 % jitter) recycles workers now and then; metrics survive it (bifrost_wsgi/metrics.py).
+- ``max_requests`` (+10 % jitter) recycles workers now and then; metrics survive it (bifrost_wsgi/observe/metrics.py).
 - gunicorn's own access log is off: the access log is ours, one JSON line per request on stdout
   (logger ``bifrost_wsgi.access``); gunicorn's and the app's messages go to stderr.
 - The app is not preloaded: each worker reads the config itself, so ``kill -HUP`` also reloads config.json
@@ -80,7 +80,7 @@ def _bifrost():
     forked after a HUP would inherit its old modules instead of importing the code now on disk."""
     try:
         import bifrost_wsgi.config
-        import bifrost_wsgi.metrics
+        import bifrost_wsgi.observe.metrics
 
         yield bifrost_wsgi
     finally:
@@ -114,7 +114,7 @@ def on_starting(server):
     with _bifrost() as pkg:
         if _check_config(server, pkg) is None:
             sys.exit(2)  # exit status 2, one line naming the JSON path: no worker boot loop
-        pkg.metrics.prepare_directory()
+        pkg.observe.metrics.prepare_directory()
 
 
 def on_reload(server):
@@ -126,9 +126,9 @@ def on_reload(server):
 
 def child_exit(server, worker):
     with _bifrost() as pkg:
-        pkg.metrics.worker_exited(worker.pid)
+        pkg.observe.metrics.worker_exited(worker.pid)
 
 
 def on_exit(server):
     with _bifrost() as pkg:
-        pkg.metrics.remove_directory()
+        pkg.observe.metrics.remove_directory()

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from bifrost_wsgi import accesslog
-from bifrost_wsgi.dispatch import RequestContext
+from bifrost_wsgi.observe import accesslog
+from bifrost_wsgi.routing.router import RequestContext
 from tests.conftest import OPENAI_KEY, provider_config
 from tests.fakes import Reply, chat_completion, openai_chunks, sse
 
@@ -198,7 +198,7 @@ def test_client_ip(monkeypatch, environ, trusted, ip):
 def test_line_written_straight_through_our_handler_is_what_logging_would_write(monkeypatch):
     import io
 
-    from bifrost_wsgi import logsetup
+    from bifrost_wsgi.observe import logsetup
 
     logger = logging.getLogger("bifrost_wsgi.access")
     saved = logger.handlers[:], logger.level, logger.propagate

@@ -17,10 +17,11 @@ import openai
 import pytest
 import requests
 
-from bifrost_wsgi import errors as E, sse
+from bifrost_wsgi import errors as E
+from bifrost_wsgi.wire import sse
 from bifrost_wsgi.providers import anthropic
 from bifrost_wsgi.providers.base import Key, Target
-from bifrost_wsgi.registry import ROWS
+from bifrost_wsgi.providers.registry import ROWS
 from bifrost_wsgi.schema import parse_request
 from tests.golden import readers, request_outcome_tests
 from tests.fakes import Reply
@@ -71,7 +72,7 @@ def test_upstream_request_line_and_headers():
     assert plain.headers == {"Content-Type": "application/json", "Accept": "application/json"}
     assert streamed.headers["Accept"] == "text/event-stream"
     assert json.loads(streamed.body)["stream"] is True
-    # no secret in what the adapter builds: auth.py adds the key later
+    # no secret in what the adapter builds: credentials.py adds the key later
     assert API_KEY not in repr(plain.headers) and API_KEY.encode() not in plain.body
 
 

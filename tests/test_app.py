@@ -63,7 +63,7 @@ def test_mounted_under_a_prefix(upstream):
 
 
 def test_internal_error_is_a_generic_500(gateway, upstream, serve, monkeypatch):
-    from bifrost_wsgi import dispatch
+    from bifrost_wsgi.routing import router as dispatch
 
     def explode(self, req, ctx):
         raise RuntimeError("secret internal detail")

@@ -26,13 +26,12 @@ from urllib.parse import quote
 import openai
 import pytest
 
-from bifrost_wsgi import auth, eventstream
-from bifrost_wsgi.errors import (ContextLengthExceeded, ModelNotFound, ProviderAuthFailed, ProviderError,
-                                 ProviderOverloaded, ProviderRateLimited, ProviderRejected, ProviderServerError,
-                                 UnsupportedParameter, UpstreamProtocolError, ValidationError)
+from bifrost_wsgi.providers import credentials as auth
+from bifrost_wsgi.wire import eventstream
+from bifrost_wsgi.errors import (ContextLengthExceeded, ModelNotFound, ProviderAuthFailed, ProviderError, ProviderOverloaded, ProviderRateLimited, ProviderRejected, ProviderServerError, UnsupportedParameter, UpstreamProtocolError, ValidationError)
 from bifrost_wsgi.providers import bedrock
 from bifrost_wsgi.providers.base import Key, Target
-from bifrost_wsgi.registry import ROWS
+from bifrost_wsgi.providers.registry import ROWS
 from bifrost_wsgi.schema import parse_request
 from tests.golden import readers
 from tests.fakes import Reply

@@ -18,9 +18,9 @@ import pytest
 from bifrost_wsgi import errors as E
 from bifrost_wsgi.providers.base import Key, Target
 from bifrost_wsgi.providers.cohere import ADAPTER
-from bifrost_wsgi.registry import ROWS
+from bifrost_wsgi.providers.registry import ROWS
 from bifrost_wsgi.schema import parse_request
-from bifrost_wsgi.sse import Event, decode
+from bifrost_wsgi.wire.sse import Event, decode
 from tests.conftest import provider_config
 from tests.golden import readers
 from tests.fakes import Reply
@@ -66,7 +66,7 @@ def test_request_golden(case):
     assert built.url == "https://api.cohere.com/v2/chat"
     assert built.headers["Content-Type"] == "application/json"
     assert built.headers["Accept"] == ("text/event-stream" if req.stream else "application/json")
-    # credentials are auth.py's job: a built request never holds the key
+    # credentials are credentials.py's job: a built request never holds the key
     assert COHERE_KEY not in json.dumps(built.headers) and COHERE_KEY.encode() not in built.body
     assert json.loads(built.body) == load(f"{case}.upstream.json")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bifrost_wsgi.errors import UpstreamProtocolError
-from bifrost_wsgi.eventstream import MAX_MESSAGE_BYTES, EventStreamDecoder, Message, decode
+from bifrost_wsgi.wire.eventstream import MAX_MESSAGE_BYTES, EventStreamDecoder, Message, decode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bedrock"
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from bifrost_wsgi import errors as E, sse
+from bifrost_wsgi import errors as E
+from bifrost_wsgi.wire import sse
 from bifrost_wsgi.providers import gemini
 from bifrost_wsgi.providers.base import Key, Target
-from bifrost_wsgi.registry import ROWS
+from bifrost_wsgi.providers.registry import ROWS
 from bifrost_wsgi.schema import parse_request
 from tests.golden import readers, request_outcome_tests
 from tests.fakes import Reply
@@ -81,7 +82,7 @@ def test_url(model, stream, path):
     up = build({"model": f"gemini/{model}", "messages": [{"role": "user", "content": "hi"}]}, stream=stream)
     assert up.url == "https://generativelanguage.googleapis.com/v1beta" + path
     assert up.headers["Accept"] == ("text/event-stream" if stream else "application/json")
-    assert API_KEY not in json.dumps(up.headers) and API_KEY.encode() not in up.body  # auth.py adds the key
+    assert API_KEY not in json.dumps(up.headers) and API_KEY.encode() not in up.body  # credentials.py adds the key
 
 
 def test_stream_body_is_the_same_as_non_stream():

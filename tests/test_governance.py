@@ -6,7 +6,7 @@ import openai
 import pytest
 import requests
 
-from bifrost_wsgi import governance
+from bifrost_wsgi.governance import virtual_keys as governance
 from bifrost_wsgi.config import VirtualKey, from_dict
 from tests.conftest import provider_config
 from tests.fakes import Reply, chat_completion, openai_chunks, sse

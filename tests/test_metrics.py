@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from bifrost_wsgi import metrics
+from bifrost_wsgi.observe import metrics
 from tests.conftest import provider_config
 from tests.deploy_procs import ROOT, Gunicorn
 from tests.fakes import FakeUpstream, Reply, chat_completion, openai_chunks, sse
@@ -82,9 +82,9 @@ def test_write_file_reads_back(tmp_path):
 
 _WRITER = """
 import sys
-from bifrost_wsgi import metrics
+from bifrost_wsgi.observe import metrics
 m = metrics.Metrics(paths=["/v1/chat/completions"])
-from bifrost_wsgi.dispatch import RequestContext
+from bifrost_wsgi.routing.router import RequestContext
 for i in range(int(sys.argv[1])):
     ctx = RequestContext(request_id=str(i), deadline=0.0, route="/v1/chat/completions", method="POST")
     m.request_started(ctx)
@@ -162,7 +162,7 @@ def test_exposition_format():
 
 def test_client_chosen_labels_are_bounded():
     """Paths and methods come from clients: only the app's routes and the usual methods become labels."""
-    from bifrost_wsgi.dispatch import RequestContext
+    from bifrost_wsgi.routing.router import RequestContext
 
     m = metrics.Metrics(paths=["/health"])
     for route, method in (("/health", "GET"), ("/x/../etc", "BREW"), ("/%00", "GET")):

@@ -8,8 +8,8 @@ import pytest
 
 from bifrost_wsgi.express import Lane
 from bifrost_wsgi.providers.openai_compat import OpenAIStream, PlainChunk
-from bifrost_wsgi.sse import Event
-from bifrost_wsgi.streaming import Relay
+from bifrost_wsgi.wire.sse import Event
+from bifrost_wsgi.routing.relay import Relay
 
 BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1730000000, "model": "gpt-4o-mini"}
 COMPACT = (",", ":")

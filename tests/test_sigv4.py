@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bifrost_wsgi import sigv4
+from bifrost_wsgi.wire import sigv4
 from bifrost_wsgi.providers.base import UpstreamRequest
 
 VECTORS = Path(__file__).parent / "fixtures" / "bedrock" / "sigv4"

@@ -4,7 +4,7 @@ comments, multi-line data, BOM, fields without a space, U+2028 kept inside data)
 import pytest
 
 from bifrost_wsgi.errors import UpstreamProtocolError
-from bifrost_wsgi.sse import KEEPALIVE, MAX_LINE_BYTES, Event, SSEDecoder, decode, encode
+from bifrost_wsgi.wire.sse import KEEPALIVE, MAX_LINE_BYTES, Event, SSEDecoder, decode, encode
 
 CASES = [
     ("lf", b"data: a\n\ndata: b\n\n", [Event("a"), Event("b")]),

@@ -18,10 +18,11 @@ from urllib.parse import parse_qs
 import openai
 import pytest
 
-from bifrost_wsgi import errors as E, google_auth, sse
+from bifrost_wsgi import errors as E
+from bifrost_wsgi.wire import google_auth, sse
 from bifrost_wsgi.providers import gemini, vertex
 from bifrost_wsgi.providers.base import Key, Target
-from bifrost_wsgi.registry import ROWS
+from bifrost_wsgi.providers.registry import ROWS
 from bifrost_wsgi.schema import parse_request
 from tests.fakes import Reply
 
@@ -88,7 +89,7 @@ def test_url(model, region, base, stream, url):
     up = vertex.ADAPTER.build_request(req, target(model, region=region, base_url=base), stream=stream)
     assert up.url == url
     assert up.headers["Accept"] == ("text/event-stream" if stream else "application/json")
-    assert "Authorization" not in up.headers  # auth.py adds the bearer token
+    assert "Authorization" not in up.headers  # credentials.py adds the bearer token
 
 
 @pytest.mark.parametrize("case", ["claude", "claude_stream", "gemini"])

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
-from ..sse import Event
-from .base import (ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request,
-                   refuse_unsupported)
+from ..wire.sse import Event
+from .base import (ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request, refuse_unsupported)
 
 PROVIDER = "anthropic"
 
@@ -634,7 +633,7 @@ class AnthropicAdapter:
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool,
                       passthrough: bool = False) -> UpstreamRequest:
         body = build_body(req, target, stream=stream, passthrough=passthrough)
-        # anthropic-version comes from the registry row, the key from auth.py
+        # anthropic-version comes from the registry row, the key from credentials.py
         return json_request(target.base_url + target.row.chat_path, body, stream=stream)
 
     def parse_response(self, body: bytes, target: Target) -> dict:

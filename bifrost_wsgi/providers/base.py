@@ -2,7 +2,7 @@
 
 Adapters are pure translation: a ``ChatRequest`` and a ``Target`` in, an ``UpstreamRequest`` out; upstream
 bytes in, OpenAI-shaped dicts out. They never do I/O, never log, and never see another provider's key.
-Credentials are applied afterwards by ``auth.py``, so golden fixtures of built requests hold no secrets.
+Credentials are applied afterwards by ``credentials.py``, so golden fixtures of built requests hold no secrets.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def json_request(url: str, body: dict, *, stream: bool,
                  stream_accept: str = "text/event-stream") -> UpstreamRequest:
     """A POST of ``body`` as compact JSON. Every adapter streams server-sent events except Bedrock, which
     passes its event-stream media type as ``stream_accept``. The headers are a new dict each time because
-    ``auth.py`` adds the credentials to it."""
+    ``credentials.py`` adds the credentials to it."""
     accept = stream_accept if stream else "application/json"
     return UpstreamRequest("POST", url, {"Content-Type": "application/json", "Accept": accept}, dumps(body).encode())
 

@@ -22,7 +22,7 @@ import uuid
 from typing import Mapping
 
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
-from ..sse import Event
+from ..wire.sse import Event
 from .base import ChatRequest, Target, UpstreamRequest, error_from_body, json_event, json_object, json_request
 from .openai_compat import parse_error_body
 

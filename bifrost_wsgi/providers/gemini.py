@@ -34,7 +34,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
-from ..sse import Event
+from ..wire.sse import Event
 from . import base
 from .base import ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, iter_text_parts, json_request
 

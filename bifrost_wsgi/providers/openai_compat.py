@@ -12,7 +12,7 @@ import re
 from typing import Mapping
 
 from ..errors import UpstreamProtocolError, provider_error
-from ..sse import Event
+from ..wire.sse import Event
 from .base import ChatRequest, Target, UpstreamRequest, drop_nulls, error_from_body, json_event, json_object, json_request
 
 

@@ -7,7 +7,7 @@
 
 The host is ``https://{region}-aiplatform.googleapis.com`` (``global``: ``https://aiplatform.googleapis.com``)
 unless ``network_config.base_url`` is set, which is then used as it is. The OAuth2 bearer token is added
-afterwards by ``auth.py`` through ``google_auth.access_token``.
+afterwards by ``credentials.py`` through ``google_auth.access_token``.
 """
 
 from __future__ import annotations

@@ -15,12 +15,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import auth, errors as E, policy, shapes, transport
+from .. import errors as E, transport
+from ..providers import credentials as auth
+from . import policy
+from ..surfaces import openai_chat as shapes
 from .breaker import Breakers
-from .config import GatewayConfig, ProviderConfig
-from .limits import Slots
-from .providers.base import Key, Target, UpstreamRequest
-from .schema import ChatRequest
+from ..config import GatewayConfig, ProviderConfig
+from .admission import Slots
+from ..providers.base import Key, Target, UpstreamRequest
+from ..schema import ChatRequest
 
 log = logging.getLogger("bifrost_wsgi.dispatch")
 
@@ -94,7 +97,7 @@ class Dispatcher:
     def resolve(self, provider: str, model: str) -> tuple[Runtime, Target]:
         rt = self.providers.get(provider)
         if rt is None:
-            from .registry import ROWS
+            from ..providers.registry import ROWS
 
             row = ROWS.get(provider)
             if row is not None and not row.chat_supported:
@@ -279,12 +282,12 @@ class Dispatcher:
         dec = self._decoders.get(framing)
         if dec is None:
             module, name = {"sse": ("sse", "SSEDecoder"), "aws-eventstream": ("eventstream", "EventStreamDecoder")}[framing]
-            dec = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+            dec = getattr(importlib.import_module(f"bifrost_wsgi.wire.{module}"), name)
             self._decoders[framing] = dec
         return dec
 
     def open_stream(self, req: ChatRequest, ctx: RequestContext):
-        from .streaming import open_stream
+        from .relay import open_stream
 
         return open_stream(self, req, ctx)
 

@@ -23,8 +23,8 @@ import hashlib
 import hmac
 import logging
 
-from .config import VirtualKey
-from .errors import Forbidden, Unauthorized
+from ..config import VirtualKey
+from ..errors import Forbidden, Unauthorized
 
 log = logging.getLogger("bifrost_wsgi.governance")
 

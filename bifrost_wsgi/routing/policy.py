@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from . import errors as E
+from .. import errors as E
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .providers.base import Target, UpstreamRequest
+from .base import Target, UpstreamRequest
 
 
 def _header(name: str, prefix: str = ""):
@@ -29,7 +29,7 @@ def _bedrock(req: UpstreamRequest, target: Target, now: float) -> UpstreamReques
     if target.key.value:
         req.headers["Authorization"] = "Bearer " + target.key.value
         return req
-    sigv4 = importlib.import_module(f"{__package__}.sigv4")
+    sigv4 = importlib.import_module("bifrost_wsgi.wire.sigv4")
     b = target.key.bedrock or {}
     return sigv4.sign(req, access_key=b.get("access_key", ""), secret_key=b.get("secret_key", ""),
                       session_token=b.get("session_token") or None, region=b.get("region") or "us-east-1",
@@ -37,7 +37,7 @@ def _bedrock(req: UpstreamRequest, target: Target, now: float) -> UpstreamReques
 
 
 def _vertex(req: UpstreamRequest, target: Target, now: float) -> UpstreamRequest:
-    google_auth = importlib.import_module(f"{__package__}.google_auth")
+    google_auth = importlib.import_module("bifrost_wsgi.wire.google_auth")
     req.headers["Authorization"] = "Bearer " + google_auth.access_token(target.key)
     return req
 

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 
-from .config import Breaker
+from ..config import Breaker
 
 log = logging.getLogger("bifrost_wsgi.breaker")
 

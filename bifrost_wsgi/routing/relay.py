@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import time
 
-from . import errors as E, policy, shapes
-from .dispatch import malformed
-from .schema import ChatRequest, Message
-from .sse import DONE, KEEPALIVE, compact as _dumps, encode
+from .. import errors as E
+from . import policy
+from ..surfaces import openai_chat as shapes
+from .router import malformed
+from ..schema import ChatRequest, Message
+from ..wire.sse import DONE, KEEPALIVE, compact as _dumps, encode
 
 log = logging.getLogger("bifrost_wsgi.streaming")
 
@@ -362,7 +364,7 @@ class StreamBody:
         if template is None or not self.relay.id or self.relay.keep_text:
             return None
         if lane is None or lane.template is not template:
-            from .express import Lane
+            from ..express import Lane
 
             lane = Lane(template, self.relay)
         return lane

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from .errors import UpstreamProtocolError
+from ..errors import UpstreamProtocolError
 
 #: one message may not be larger than this (a runaway or corrupted upstream must not exhaust memory)
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024

@@ -32,7 +32,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .governance import label as vk_label
+from ..governance.virtual_keys import label as vk_label
 
 log = logging.getLogger("bifrost_wsgi.metrics")
 

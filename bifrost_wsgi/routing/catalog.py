@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 
-from . import auth, transport
-from .config import GatewayConfig, ProviderConfig
-from .errors import GatewayError
-from .providers.base import Key, Target, UpstreamRequest
+from .. import transport
+from ..providers import credentials as auth
+from ..config import GatewayConfig, ProviderConfig
+from ..errors import GatewayError
+from ..providers.base import Key, Target, UpstreamRequest
 
 log = logging.getLogger("bifrost_wsgi.models")
 CACHE_SECONDS = 300.0

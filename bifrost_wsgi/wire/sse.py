@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from .errors import UpstreamProtocolError
+from ..errors import UpstreamProtocolError
 
 #: one SSE line may not grow beyond this (a runaway upstream must not exhaust memory)
 MAX_LINE_BYTES = 16 * 1024 * 1024

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from . import errors as E
+from .. import errors as E
 
 log = logging.getLogger("bifrost_wsgi.resume")
 
@@ -67,7 +67,7 @@ class PrefixSkipper:
 def resume(body, err: E.GatewayError):
     """Continue ``body`` (a StreamBody) on the next fallback after ``err``; True when it now streams from
     the fallback, None when the client must get the in-band error."""
-    from .streaming import open_upstream
+    from .relay import open_upstream
 
     relay = body.relay
     if relay.tool_calls_sent:

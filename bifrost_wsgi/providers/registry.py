@@ -27,7 +27,7 @@ class ProviderRow:
     chat_supported: bool = True
 
     def load_adapter(self):
-        return importlib.import_module(f"{__package__}.providers.{self.adapter}").ADAPTER
+        return importlib.import_module(f"{__package__}.{self.adapter}").ADAPTER
 
 
 _R = ProviderRow

@@ -24,8 +24,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import transport
-from .errors import GatewayError, ProviderAuthFailed, UpstreamConnectError
+from .. import transport
+from ..errors import GatewayError, ProviderAuthFailed, UpstreamConnectError
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import UpstreamProtocolError
+from ..errors import UpstreamProtocolError
 
 # Every finish reason the client sees is one of the four OpenAI values (CONTRACT §6).
 FINISH_REASONS = {

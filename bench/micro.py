@@ -79,11 +79,11 @@ def request_side(port: int) -> None:
                 h.stream = devnull
 
     from bifrost_wsgi.app import make_app
-    from bifrost_wsgi.routing.router import RequestContext
+    from bifrost_wsgi.routing.context import RequestContext
 
     app = make_app({"providers": {"openai": {"keys": [{"value": "sk-bench", "models": []}],
                                              "network_config": {"base_url": f"http://127.0.0.1:{port}"}}}})
-    d = app.dispatcher
+    d = app.router
     raw = body(stream=False)
     req = schema.parse_request(web.parse_json(raw))
     rt, target = d.resolve(req.provider, req.model)

@@ -8,12 +8,14 @@ that names the variable, never its value.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .providers.base import Key
+from .transport import Proxy
 from .providers.registry import ROWS, ProviderRow
 
 
@@ -31,17 +33,6 @@ class Network:
     backoff_max: float = 5.0
     stream_idle_timeout: float = 30.0
     first_token_timeout: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Proxy:
-    type: str = "none"  # none | http | socks5 | environment
-    url: str = ""
-    username: str = ""
-    password: str = ""
-
-    def __repr__(self) -> str:
-        return f"Proxy(type={self.type!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,42 +246,43 @@ def _proxy(raw, path, warnings) -> Proxy:
                  _str(raw.get("password", ""), f"{path}.password"))
 
 
-_KEY_KNOWN = {"name", "value", "models", "weight", "azure_key_config", "bedrock_key_config", "vertex_key_config", "id"}
+_KEY_KNOWN = {"name", "value", "models", "weight", "id"}
 _KEY_IGNORED = {"description", "enabled", "aliases", "openai_key_config", "use_for_batch_api",
                 "huggingface_key_config", "config_hash"}
-_SUBKEYS = {
-    "azure_key_config": ({"endpoint", "deployments", "api_version"}, {"client_id", "client_secret", "tenant_id", "scopes"}),
-    "bedrock_key_config": ({"access_key", "secret_key", "session_token", "region", "arn", "deployments"},
-                           {"role_arn", "external_id", "session_name"}),
-    "vertex_key_config": ({"project_id", "region", "auth_credentials"}, {"project_number", "deployments"}),
-}
+@functools.cache
+def _key_members() -> frozenset[str]:
+    """Every provider's own key-config member (a key may carry another provider's: Bifrost exports do)."""
+    return frozenset(a.key_fields.member for a in (r.load_adapter() for r in ROWS.values()) if a.key_fields)
 
 
-def _key(raw, path, warnings) -> Key:
+def _key(raw, path, warnings, adapter) -> Key:
     raw = _obj(raw, path)
-    _check_keys(raw, path, _KEY_KNOWN, _KEY_IGNORED, warnings)
+    fields = adapter.key_fields
+    own = fields.member if fields is not None else None
+    members = _key_members()
+    _check_keys(raw, path, _KEY_KNOWN | members, _KEY_IGNORED, warnings)
+    for member in members - {own}:
+        if raw.get(member) is not None:
+            warnings.append(f"{path}.{member} is not used by this provider and is ignored")
     weight = _num(raw.get("weight", 1.0), f"{path}.weight", lo=0)
-    subs: dict[str, Any] = {}
-    for sub, (known, ignored) in _SUBKEYS.items():
-        if raw.get(sub) is None:
-            continue
-        sp = f"{path}.{sub}"
-        conf = _obj(raw[sub], sp)
-        _check_keys(conf, sp, known, ignored, warnings)
-        clean = {}
+    settings = None
+    if own is not None and raw.get(own) is not None:
+        sp = f"{path}.{own}"
+        conf = _obj(raw[own], sp)
+        _check_keys(conf, sp, fields.known, fields.ignored, warnings)
+        settings = {}
         for k, v in conf.items():
-            if k in ignored or v is None:
+            if k in fields.ignored or v is None:
                 continue
-            clean[k] = _str_map(v, f"{sp}.{k}") if k == "deployments" else _str(v, f"{sp}.{k}")
-        subs[sub] = clean
+            settings[k] = _str_map(v, f"{sp}.{k}") if k == "deployments" else _str(v, f"{sp}.{k}")
+    reach = frozenset((settings or {}).get("deployments") or ()) if fields and fields.deployments_limit_reach else frozenset()
     return Key(
         name=_str(raw.get("name", raw.get("id", "")), f"{path}.name"),
         value=_str(raw.get("value", ""), f"{path}.value"),
         models=_str_list(raw.get("models", []), f"{path}.models"),
         weight=float(weight),
-        azure=subs.get("azure_key_config"),
-        bedrock=subs.get("bedrock_key_config"),
-        vertex=subs.get("vertex_key_config"),
+        settings=settings,
+        reach=reach,
     )
 
 
@@ -322,7 +314,8 @@ def _provider(name: str, raw, warnings) -> ProviderConfig:
     keys_raw = raw.get("keys", [])
     if not isinstance(keys_raw, list):
         raise ConfigError(f"{path}.keys: must be an array")
-    keys = tuple(_key(k, f"{path}.keys[{i}]", warnings) for i, k in enumerate(keys_raw))
+    adapter = row.load_adapter()
+    keys = tuple(_key(k, f"{path}.keys[{i}]", warnings, adapter) for i, k in enumerate(keys_raw))
     network = _network(raw.get("network_config", {}), f"{path}.network_config", warnings)
     cb = _obj(raw.get("concurrency_and_buffer_size", {}), f"{path}.concurrency_and_buffer_size")
     _check_keys(cb, f"{path}.concurrency_and_buffer_size", {"concurrency", "buffer_size"}, set(), warnings)
@@ -339,35 +332,22 @@ def _provider(name: str, raw, warnings) -> ProviderConfig:
         send_back_raw_response=_bool(raw.get("send_back_raw_response", False), f"{path}.send_back_raw_response"),
         keyless=keyless or row.key_optional,
     )
-    _check_provider(conf, path)
+    _check_provider(conf, path, adapter)
     return conf
 
 
-def _check_provider(conf: ProviderConfig, path: str) -> None:
-    """Cross-field rules: what a provider cannot work without."""
+def _check_provider(conf: ProviderConfig, path: str, adapter) -> None:
+    """Cross-field rules: what a provider cannot work without (each provider's module says what its keys need)."""
     row = conf.row
     if not row.chat_supported:
         return
     if not conf.keys and not conf.keyless:
         raise ConfigError(f"{path}.keys: at least one key is required")
     for i, key in enumerate(conf.keys):
-        kp = f"{path}.keys[{i}]"
-        if row.name == "azure":
-            if not key.azure or not key.azure.get("endpoint"):
-                raise ConfigError(f"{kp}.azure_key_config.endpoint: is required for azure")
-            if not key.value:
-                raise ConfigError(f"{kp}.value: is required for azure")
-        elif row.name == "bedrock":
-            b = key.bedrock or {}
-            if not key.value and not (b.get("access_key") and b.get("secret_key")):
-                raise ConfigError(f"{kp}: bedrock needs a value (API key) or bedrock_key_config.access_key and secret_key")
-        elif row.name == "vertex":
-            v = key.vertex or {}
-            if not v.get("project_id"):
-                raise ConfigError(f"{kp}.vertex_key_config.project_id: is required for vertex")
-        elif not key.value and not conf.keyless:
-            raise ConfigError(f"{kp}.value: must not be empty")
-    if not conf.base_url and row.name not in ("azure",) and "{" not in row.base_url:
+        lack = adapter.check_key(key)
+        if lack is not None and not (conf.keyless and lack == (".value", "must not be empty")):
+            raise ConfigError(f"{path}.keys[{i}]{lack[0]}: {lack[1]}")
+    if not conf.base_url and not adapter.key_has_endpoint and "{" not in row.base_url:
         raise ConfigError(f"{path}.network_config.base_url: is required for {row.name}")
 
 

@@ -237,6 +237,14 @@ class UpstreamProtocolError(UpstreamError):
     type = "upstream_protocol_error"
 
 
+class ClientGone(GatewayError):
+    """The client closed its connection while its request waited for the upstream: nobody is left to answer,
+    so nothing is retried or failed over (nginx's 499)."""
+
+    status = 499
+    type = "client_closed_request"
+
+
 # What a pure translator raises when the upstream's JSON has an unexpected shape (a list where an object
 # was documented, a string for a count, …). The core turns these into UpstreamProtocolError: a malformed
 # answer is the provider's fault, so it gets a 502 and retries and fallbacks, not our generic 500.

@@ -1,36 +1,61 @@
-"""The only module that talks HTTP (with ``requests``): pooled per-thread connections, exception mapping.
+"""The only module that talks HTTP (with ``requests``): pooled per-thread connections, read deadlines,
+exception mapping. Everything here goes through documented interfaces of requests and urllib3.
 
 * One ``requests`` HTTPAdapter (a urllib3 pool) per thread and proxy setting, created lazily, so nothing
   socket-bearing exists before gunicorn forks and no pool is shared between threads.
 * Requests go straight to the adapter: ``Session.request`` re-merges settings, cookies, hooks and
   environment variables on every call (a third of the client-side cost in profiles), none of which we want.
-  Consequences, all deliberate: proxies come from ``proxy_config`` only (type ``environment`` reads the
+  Consequences, all deliberate: proxies come from ``proxy_config`` (type ``environment`` reads the
   ``*_PROXY`` variables), no cookies are kept between calls, no redirects are followed, and the CA bundle is
   ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` when set (read once), else certifi's.
-* ``requests`` exceptions become gateway errors here, and nowhere else. A read timeout inside a body
-  arrives as ``ConnectionError`` (the socket is dead afterwards), so it is mapped by its cause.
+* Bodies are read with urllib3's ``HTTPResponse.read1``: whatever has arrived, one chunk of a chunked body
+  at a time, whatever ``io.DEFAULT_BUFFER_SIZE`` is.
+* Read deadlines (first token, idle silence, the request's own deadline) are kept by one watchdog thread per
+  process, which stops a read that overran with urllib3's ``HTTPResponse.shutdown()``: a socket timeout
+  cannot change in the middle of a body through public means, and one that fires kills the stream anyway.
+  The same watchdog notices a client that went away while its request waits for the upstream.
+* ``requests``/urllib3 exceptions become gateway errors here, and nowhere else.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import quote
 
 from . import __version__
-from .chunked import ChunkedDecoder
-from .config import Proxy
-from .errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
-from .providers.base import UpstreamRequest
+from .errors import ClientGone, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    type: str = "none"  # none | http | socks5 | environment
+    url: str = ""
+    username: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:
+        return f"Proxy(type={self.type!r})"
+
 
 USER_AGENT = f"bifrost-wsgi/{__version__}"
 CONNECT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a non-streamed answer (or error body) larger than this is refused
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
-READ_SIZE = 16 * 1024
+READ_SIZE = 64 * 1024
 _IDLE = "upstream stopped sending data (idle timeout)"
 _BROKE = "upstream connection broke while reading the response"
 # read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle
@@ -40,19 +65,20 @@ _VERIFY = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE"
 # ``requests`` is imported at the first upstream call, not with the package: importing it takes ~100 ms,
 # which building the app, checking a config and starting a worker need not pay. The gunicorn master
 # (deploy/gunicorn.conf.py) imports it once before forking, so workers start with it loaded.
-requests = HTTPAdapter = CaseInsensitiveDict = get_environ_proxies = ReadTimeoutError = None
+requests = HTTPAdapter = CaseInsensitiveDict = get_environ_proxies = ReadTimeoutError = ProtocolError = None
 
 
 def _load() -> None:
-    global requests, HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError
+    global requests, HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError, ProtocolError
     import requests as _requests
     from requests.adapters import HTTPAdapter as _Adapter
     from requests.structures import CaseInsensitiveDict as _Headers
     from requests.utils import get_environ_proxies as _environ_proxies
-    from urllib3.exceptions import ReadTimeoutError as _ReadTimeout
+    from urllib3.exceptions import HTTPError as _UrllibError, ReadTimeoutError as _ReadTimeout
 
-    HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError = (
-        _adapter_class(_Adapter, _requests.Response, _Headers), _Headers, _environ_proxies, _ReadTimeout)
+    HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError, ProtocolError = (
+        _adapter_class(_Adapter, _requests.Response, _Headers), _Headers, _environ_proxies, _ReadTimeout,
+        _UrllibError)
     requests = _requests  # last: it is the "loaded" flag
 
 
@@ -172,20 +198,133 @@ def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, 
                         cert=None, proxies=proxies or {})
 
 
+class Watch:
+    """One response under the watchdog: the read in progress must be over by ``expires`` (a monotonic time;
+    None = no limit), and ``client`` (the client's socket, when the server exposes it) must still be there."""
+
+    __slots__ = ("raw", "expires", "client", "reason")
+
+    def __init__(self, raw, client) -> None:
+        self.raw = raw
+        self.expires: float | None = None
+        self.client = client
+        self.reason = ""  # why the watchdog stopped the read: "deadline" or "client"
+
+    def stop(self, reason: str) -> None:
+        self.reason = reason
+        shutdown = getattr(self.raw, "shutdown", None)  # urllib3 >= 2.3
+        try:
+            if shutdown is not None:
+                shutdown()
+        except Exception:  # noqa: BLE001 - already released or closed: nothing is being read
+            pass
+
+
+class Watchdog:
+    """One thread per process that stops overrunning reads and reads whose client has gone.
+
+    PERF: a read costs the reader one clock reading and one attribute store; the thread wakes every TICK
+    while something is watched (deadlines hold to within TICK) and sleeps otherwise."""
+
+    TICK = 0.05
+
+    def __init__(self) -> None:
+        self._watched: set[Watch] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: Watch) -> None:
+        with self._cond:
+            self._watched.add(watch)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="bifrost-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def remove(self, watch: Watch) -> None:
+        self._watched.discard(watch)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._watched:
+                    self._cond.wait()
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            clients = {}
+            for watch in list(self._watched):
+                if watch.reason:
+                    continue
+                if watch.expires is not None and watch.expires <= now:
+                    watch.stop("deadline")
+                elif watch.client is not None:
+                    clients[watch.client] = watch
+            for sock in _gone(clients):
+                clients[sock].stop("client")
+
+    def after_fork(self) -> None:
+        self._watched = set()
+        self._cond = threading.Condition()
+        self._thread = None
+
+
+def _gone(clients: dict) -> list:
+    """The client sockets whose peer has closed: readable, and a peek reads nothing."""
+    if not clients:
+        return []
+    poller = select.poll()
+    by_fd = {}
+    for sock in clients:
+        try:
+            fd = sock.fileno()
+        except (OSError, ValueError):
+            continue
+        if fd >= 0:
+            by_fd[fd] = sock
+            poller.register(fd, select.POLLIN | select.POLLRDHUP if hasattr(select, "POLLRDHUP") else select.POLLIN)
+    out = []
+    for fd, events in poller.poll(0):
+        sock = by_fd[fd]
+        if events & (select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)):
+            out.append(sock)
+            continue
+        try:
+            if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                out.append(sock)
+        except BlockingIOError:
+            pass
+        except OSError:
+            out.append(sock)
+    return out
+
+
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG.after_fork)
+
+
 class UpstreamResponse:
-    """An upstream answer whose body has not been read yet (streams) or has (``body``)."""
+    """An upstream answer whose body has not been read yet.
 
-    __slots__ = ("status", "headers", "deadline", "_resp", "_closed", "_timeout")
+    ``deadline`` (a monotonic time) bounds all reading still to come; ``set_read_timeout`` bounds each
+    silence from the next read on. Both are kept by the watchdog, which also stops reading when
+    ``client`` (the client's socket) closes."""
 
-    def __init__(self, resp: requests.Response) -> None:
+    __slots__ = ("status", "headers", "deadline", "_resp", "_closed", "_timeout", "_watch", "_timeout_message")
+
+    def __init__(self, resp: requests.Response, *, client=None) -> None:
         self.status = resp.status_code
         self.headers = resp.headers
-        # time.monotonic() by which reading must be over (the first token's); checked before every read,
-        # because an upstream that sends only keep-alive comments never lets a per-read timeout fire
         self.deadline: float | None = None
         self._resp = resp
         self._closed = False
-        self._timeout: float | None = None  # a read timeout to apply before the next read
+        self._timeout: float | None = None
+        self._timeout_message = _IDLE
+        self._watch = Watch(resp.raw, client)
+        WATCHDOG.add(self._watch)
+
+    @property
+    def client_gone(self) -> bool:
+        return self._watch.reason == "client"
 
     def read(self) -> bytes:
         """The whole body, within ``deadline`` and MAX_BODY_BYTES (a runaway upstream must not hold a thread
@@ -202,131 +341,57 @@ class UpstreamResponse:
             self.close()
 
     def iter_bytes(self) -> Iterator[bytes]:
-        """Body chunks as they arrive, errors mapped. A chunked identity body is read below urllib3 (see
-        chunked.py), anything else through ``iter_content``."""
-        fp = _chunked_reader(self._resp)
-        if fp is None:
-            yield from self._iter_content()
-            return
-        decoder = ChunkedDecoder()
-        feed = decoder.feed
-        # PERF: the first read1 empties the reader's buffer (what came with the headers) or reads past it;
-        # from then on the socket is read directly, without two Python layers of file objects per read
-        read = fp.read1
-        sock = _socket_of(self._resp)
-        while not decoder.done:
-            if self.deadline is not None or self._timeout is not None:
-                self._before_read()
+        """Body bytes as they arrive (one chunk of a chunked body per read at most), errors mapped."""
+        raw = self._resp.raw
+        read = raw.read1
+        watch = self._watch
+        while True:
+            timeout, deadline = self._timeout, self.deadline
+            if deadline is None:
+                watch.expires = None if timeout is None else time.monotonic() + timeout
+            else:
+                now = time.monotonic()
+                if deadline <= now:
+                    raise UpstreamTimeout(self._timeout_message if timeout is not None else
+                                          "upstream sent no content before the deadline")
+                watch.expires = deadline if timeout is None else min(deadline, now + timeout)
             try:
                 data = read(READ_SIZE)
-                if sock is not None:
-                    read, sock = sock.recv, None
-            except TimeoutError:
+            except Exception as exc:  # noqa: BLE001 - mapped below; nothing from urllib3 may escape
+                self._check_stopped()
                 if self._closed:
                     return
-                raise UpstreamTimeout(_IDLE) from None
-            except (OSError, ValueError, AttributeError) as exc:  # reset, or closed under us
-                if self._closed:
-                    return
-                raise UpstreamProtocolError(f"upstream stream failed: {exc.__class__.__name__}") from None
-            if not data:
-                if self._closed:
-                    return
-                raise UpstreamProtocolError(_BROKE)
-            body = feed(data)
-            if body:
-                yield body
-        self._release()
-
-    def _iter_content(self) -> Iterator[bytes]:
-        it = self._resp.iter_content(chunk_size=None)
-        while True:
-            if self.deadline is not None or self._timeout is not None:
-                self._before_read()
-            try:
-                chunk = next(it)
-            except StopIteration:
-                return
-            except requests.exceptions.RequestException as exc:
                 raise _body_error(exc) from None
-            except (OSError, ValueError) as exc:  # a closed/shut-down socket under us
-                if self._closed:
-                    return
-                raise UpstreamProtocolError(f"upstream stream failed: {exc.__class__.__name__}") from None
-            if chunk:
-                yield chunk
+            if not data:
+                self._check_stopped()
+                watch.expires = None
+                raw.release_conn()  # read to its end: the connection goes back to the pool
+                return
+            yield data
 
-    def _before_read(self) -> None:
-        """Apply a changed read timeout, and the deadline (what is left of it bounds the next read)."""
-        seconds, self._timeout = self._timeout, None
-        if self.deadline is not None:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise UpstreamTimeout("upstream sent no content before the deadline")
-            seconds = left if seconds is None else min(seconds, left)
-        sock = _socket_of(self._resp)
-        if sock is not None:
-            try:
-                sock.settimeout(seconds)
-            except OSError:
-                pass
+    def _check_stopped(self) -> None:
+        reason = self._watch.reason
+        if reason == "deadline":
+            raise UpstreamTimeout(self._timeout_message if self.deadline is None else
+                                  "upstream sent no content before the deadline")
+        if reason == "client":
+            raise ClientGone("the client went away while waiting for the provider")
 
-    def _release(self) -> None:
-        """The body was read to its end by hand: hand the connection back to the pool as urllib3 would."""
-        raw = self._resp.raw
-        try:
-            raw._original_response.close()
-            raw.release_conn()
-        except Exception:  # noqa: BLE001 - then close() discards the connection instead
-            pass
-
-    def set_read_timeout(self, seconds: float) -> None:
-        """Change the silence allowed between upstream bytes (first token vs idle), from the next read on.
-        PERF: applied just before that read, not now: a stream's first bytes go out without waiting for
-        the system call."""
+    def set_read_timeout(self, seconds: float | None, *, message: str = _IDLE) -> None:
+        """Bound each silence between upstream bytes (first token vs idle), from the next read on."""
         self._timeout = seconds
-
-    def abort(self) -> None:
-        """Wake a reader blocked in recv from another thread and drop the connection."""
-        sock = _socket_of(self._resp)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.close()
+        self._timeout_message = message
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        WATCHDOG.remove(self._watch)
         try:
-            # close() on a streamed response releases (here: discards) the pooled connection
-            self._resp.raw.close() if self._resp.raw is not None else None
+            # close() on a streamed response that was not read to its end discards the connection
             self._resp.close()
         except Exception:  # noqa: BLE001 - closing must never raise into the server
             pass
-
-
-def _chunked_reader(resp: requests.Response):
-    """The buffered socket reader of a chunked body without content coding, or None (then urllib3 reads)."""
-    raw = resp.raw
-    if not getattr(raw, "chunked", False) or resp.status_code in (204, 304):
-        return None
-    coding = resp.headers.get("Content-Encoding")
-    if coding and coding.strip().lower() != "identity":
-        return None
-    fp = getattr(getattr(raw, "_fp", None), "fp", None)
-    return fp if hasattr(fp, "read1") else None
-
-
-def _socket_of(resp: requests.Response):
-    # urllib3 2.x: HTTPResponse._fp is http.client.HTTPResponse whose fp wraps the socket
-    try:
-        fp = resp.raw._fp.fp  # type: ignore[union-attr]
-        return fp.raw._sock
-    except AttributeError:
-        return None
 
 
 def _body_error(exc: Exception):
@@ -338,21 +403,26 @@ def _body_error(exc: Exception):
     return UpstreamProtocolError(_BROKE)
 
 
-def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool) -> UpstreamResponse:
+def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool, read_timeout: float | None = None,
+         client=None) -> UpstreamResponse:
     """Send one upstream request and return once the response headers are in.
 
-    ``timeout`` bounds the wait for the headers (and, later, each silence in the body).
+    ``timeout`` bounds the connection and the wait for the headers. ``read_timeout`` (default ``timeout``)
+    is the socket's own limit for any later silence: a backstop only, set at least as long as every
+    deadline the watchdog keeps, because a socket timeout that fires ends the body for good. ``client``
+    is the client's socket, watched while the body is read.
     """
     headers = req.headers
     if stream:
         headers.setdefault("Accept-Encoding", "identity")  # compressed SSE can arrive in bursts
+    backstop = max(timeout, read_timeout or 0.0)
     try:
-        resp = _send(req.method, req.url, headers, req.body, timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
+        resp = _send(req.method, req.url, headers, req.body, timeout=(min(CONNECT_TIMEOUT, timeout), backstop),
                      proxy=proxy, stream=True)
     except requests.exceptions.ConnectTimeout:
         raise UpstreamTimeout("timed out connecting to the provider") from None
     except requests.exceptions.ReadTimeout:
-        raise UpstreamTimeout(f"request timed out after {timeout:g} seconds waiting for the provider") from None
+        raise UpstreamTimeout(f"request timed out after {backstop:g} seconds waiting for the provider") from None
     except requests.exceptions.ProxyError:
         raise UpstreamConnectError("could not connect through the configured proxy") from None
     except requests.exceptions.InvalidSchema as exc:
@@ -363,7 +433,7 @@ def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool) ->
         raise UpstreamConnectError(f"could not connect to the provider ({_reason(exc)})") from None
     except (requests.exceptions.RequestException, ValueError) as exc:
         raise UpstreamConnectError(f"request to the provider failed ({exc.__class__.__name__})") from None
-    return UpstreamResponse(resp)
+    return UpstreamResponse(resp, client=client)
 
 
 def _reason(exc: Exception) -> str:

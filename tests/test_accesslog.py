@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bifrost_wsgi.observe import accesslog
-from bifrost_wsgi.routing.router import RequestContext
+from bifrost_wsgi.routing.context import RequestContext
 from tests.conftest import OPENAI_KEY, provider_config
 from tests.fakes import Reply, chat_completion, openai_chunks, sse
 

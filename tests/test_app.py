@@ -68,7 +68,7 @@ def test_internal_error_is_a_generic_500(gateway, upstream, serve, monkeypatch):
     def explode(self, req, ctx):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(dispatch.Dispatcher, "complete", explode)
+    monkeypatch.setattr(dispatch.Router, "complete", explode)
     r = requests.post(gateway + "/v1/chat/completions", json={"model": "openai/m", "messages": HI})
     assert r.status_code == 500
     env = r.json()

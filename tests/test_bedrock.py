@@ -49,7 +49,7 @@ load, cases = readers(FIXTURES)
 
 def make_target(model: str = CLAUDE, *, key: dict | None = None, value: str = "",
                 base_url: str = ROW.base_url) -> Target:
-    return Target("bedrock", model, base_url, Key(name="k", value=value, bedrock=key or {}), ROW)
+    return Target("bedrock", model, base_url, Key(name="k", value=value, settings=key or {}), ROW)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_bifrost_config_loads_unchanged_with_warnings():
     assert openai.network.backoff_initial == 0.5 and openai.network.backoff_max == 5.0
     assert openai.network.stream_idle_timeout == 60 and openai.network.first_token_timeout == 60
     assert openai.concurrency == 100 and openai.buffer_size == 500
-    assert conf.providers["azure"].keys[0].azure["endpoint"] == "https://my.openai.azure.com"
+    assert conf.providers["azure"].keys[0].settings["endpoint"] == "https://my.openai.azure.com"
     assert conf.providers["groq"].proxy.type == "http"
     assert conf.providers["my-vllm"].row.name == "openai" and conf.providers["my-vllm"].keyless
     assert conf.client.max_request_body_bytes == 50 * 1024 * 1024
@@ -124,7 +124,7 @@ def test_env_only_mode():
     conf = C.from_environ(env)
     assert set(conf.providers) == {"openai", "groq", "azure", "bedrock", "huggingface", "ollama"}
     assert conf.providers["ollama"].base_url == "http://ollama:11434" and conf.providers["ollama"].keyless
-    assert conf.providers["bedrock"].keys[0].bedrock["region"] == "eu-west-1"
+    assert conf.providers["bedrock"].keys[0].settings["region"] == "eu-west-1"
     assert conf.source == "environment"
 
 
@@ -136,7 +136,7 @@ def test_env_only_mode_defaults_to_keyless_ollama():
 
 def test_env_only_sigv4_bedrock():
     conf = C.from_environ({"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"})
-    b = conf.providers["bedrock"].keys[0].bedrock
+    b = conf.providers["bedrock"].keys[0].settings
     assert b == {"access_key": "AKID", "secret_key": "s", "region": "us-east-1", "session_token": "t"}
 
 

@@ -84,7 +84,7 @@ _WRITER = """
 import sys
 from bifrost_wsgi.observe import metrics
 m = metrics.Metrics(paths=["/v1/chat/completions"])
-from bifrost_wsgi.routing.router import RequestContext
+from bifrost_wsgi.routing.context import RequestContext
 for i in range(int(sys.argv[1])):
     ctx = RequestContext(request_id=str(i), deadline=0.0, route="/v1/chat/completions", method="POST")
     m.request_started(ctx)
@@ -162,7 +162,7 @@ def test_exposition_format():
 
 def test_client_chosen_labels_are_bounded():
     """Paths and methods come from clients: only the app's routes and the usual methods become labels."""
-    from bifrost_wsgi.routing.router import RequestContext
+    from bifrost_wsgi.routing.context import RequestContext
 
     m = metrics.Metrics(paths=["/health"])
     for route, method in (("/health", "GET"), ("/x/../etc", "BREW"), ("/%00", "GET")):

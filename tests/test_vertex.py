@@ -42,7 +42,7 @@ def target(model: str, *, region: str | None = "us-east5", base_url: str | None 
     conf = {"project_id": PROJECT}
     if region:
         conf["region"] = region
-    return Target("vertex", model, base_url or row.base_url, Key(vertex=conf), row)
+    return Target("vertex", model, base_url or row.base_url, Key(settings=conf), row)
 
 
 @pytest.fixture(autouse=True)
@@ -367,7 +367,7 @@ BAD_CREDENTIALS = [
 @pytest.mark.parametrize("credentials,message", BAD_CREDENTIALS)
 def test_bad_credentials(credentials, message):
     with pytest.raises(google_auth.CredentialError) as info:
-        google_auth.access_token(Key(vertex={"project_id": PROJECT, "auth_credentials": credentials}))
+        google_auth.access_token(Key(settings={"project_id": PROJECT, "auth_credentials": credentials}))
     assert info.value.message == message and info.value.status == 502
 
 
@@ -375,7 +375,7 @@ def test_bad_credentials(credentials, message):
 def test_tokens_are_refreshed_five_minutes_before_expiry(upstream, rsa_key, expires_in, fetches):
     _, pem = rsa_key
     google = Google(upstream, expires_in=expires_in)
-    key = Key(vertex={"project_id": PROJECT, "auth_credentials": service_account(upstream.url + "/token", pem)})
+    key = Key(settings={"project_id": PROJECT, "auth_credentials": service_account(upstream.url + "/token", pem)})
     tokens = [google_auth.access_token(key), google_auth.access_token(key)]
     assert google.issued == fetches
     assert tokens == [f"{TOKEN}-1", f"{TOKEN}-{fetches}"]
@@ -387,7 +387,7 @@ def test_concurrent_callers_share_one_fetch(upstream, monkeypatch):
     slow = google.handle
     google.upstream.handler = lambda rec: (time.sleep(0.2), slow(rec))[1]
     results = []
-    threads = [threading.Thread(target=lambda: results.append(google_auth.access_token(Key(vertex={})))) for _ in range(6)]
+    threads = [threading.Thread(target=lambda: results.append(google_auth.access_token(Key(settings={})))) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -398,7 +398,7 @@ def test_concurrent_callers_share_one_fetch(upstream, monkeypatch):
 def test_a_failed_refresh_keeps_a_token_that_is_still_valid(upstream, monkeypatch):
     monkeypatch.setenv("GCE_METADATA_HOST", upstream.url.removeprefix("http://"))
     Google(upstream, expires_in=200)  # inside the refresh margin: every call tries to refresh
-    key = Key(vertex={})
+    key = Key(settings={})
     assert google_auth.access_token(key) == f"{TOKEN}-1"
     upstream.handler = lambda rec: Reply(status=503, body=b"down")
     assert google_auth.access_token(key) == f"{TOKEN}-1"

@@ -25,7 +25,7 @@ from typing import Mapping
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
 from ..wire.sse import Event
-from .base import (ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request, refuse_unsupported)
+from .base import (ChatRequest, KeyRules, add_turn, Target, UpstreamRequest, dumps, error_from_body, json_event, json_object, json_request, refuse_unsupported)
 
 PROVIDER = "anthropic"
 
@@ -627,7 +627,7 @@ def _present(usage) -> dict:
 # --- adapter ---------------------------------------------------------------------------------------
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(KeyRules):
     framing = "sse"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool,

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..schema import ChatRequest
+from ..transport import UpstreamRequest
 
 #: compact JSON that keeps non-ASCII text as it is: how the adapters encode request bodies and the JSON
 #: strings they build for the client (tool-call arguments)
@@ -21,25 +22,40 @@ dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """One configured credential of a provider (Bifrost ``keys[]``)."""
+    """One configured credential of a provider (Bifrost ``keys[]``). ``settings`` is the provider's own key
+    configuration (``azure_key_config``, ``bedrock_key_config``, …), read only by that provider's module;
+    ``reach``, when not empty, is every model the key can serve at all (Azure's deployments)."""
 
     name: str = ""
     value: str = ""
     models: tuple[str, ...] = ()
     weight: float = 1.0
-    azure: Mapping[str, Any] | None = None  # endpoint, deployments, api_version
-    bedrock: Mapping[str, Any] | None = None  # access_key, secret_key, session_token, region, arn, deployments
-    vertex: Mapping[str, Any] | None = None  # project_id, region, auth_credentials
+    settings: Mapping[str, Any] | None = None
+    reach: frozenset[str] = frozenset()
 
     def allows(self, model: str) -> bool:
         if self.models and "*" not in self.models and model not in self.models:
             return False
-        # an Azure key only reaches its deployments; a Bedrock deployments map only renames models
-        deployments = (self.azure or {}).get("deployments")
-        return not deployments or model in deployments
+        return not self.reach or model in self.reach
+
+    @property
+    def deployments(self) -> Mapping[str, str]:
+        """Model name -> the provider's own name for it (a deployment, an inference profile)."""
+        return (self.settings or {}).get("deployments") or {}
 
     def __repr__(self) -> str:  # never show the secret
         return f"Key(name={self.name!r}, models={self.models!r}, weight={self.weight})"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFields:
+    """A provider's own key configuration: the member of ``keys[]`` that holds it, the fields it reads, the
+    Bifrost fields it accepts but ignores, and whether its ``deployments`` are all the key can reach."""
+
+    member: str
+    known: frozenset[str]
+    ignored: frozenset[str] = frozenset()
+    deployments_limit_reach: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +68,6 @@ class Target:
     key: Key
     row: Any  # registry.ProviderRow
     extra_headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamRequest:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class StreamTranslator(Protocol):
@@ -82,6 +90,16 @@ class StreamTranslator(Protocol):
 class Adapter(Protocol):
     #: "sse" or "aws-eventstream": which decoder turns the upstream bytes into events
     framing: str
+    #: the provider's own key configuration, or None when its keys are a plain value
+    key_fields: KeyFields | None
+    #: whether a key's settings may supply the base URL (then the row needs none)
+    key_has_endpoint: bool
+
+    def check_key(self, key: Key) -> tuple[str, str] | None:
+        """What a key of this provider lacks: (the JSON path below the key, the problem), or None."""
+
+    def models_request(self, target: Target) -> UpstreamRequest | None:
+        """The request that lists the provider's models (OpenAI's ``/models`` shape), or None."""
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> UpstreamRequest: ...
 
@@ -201,3 +219,17 @@ def refuse_unsupported(params: dict, provider: str) -> None:
         raise refuse("audio output", "audio")
     if "audio" in params.get("modalities", ()):
         raise refuse("audio output", "modalities")
+
+
+class KeyRules:
+    """The key rules of a provider whose keys are a plain value: no settings, a value required. Adapters
+    that need more override these (azure, bedrock, vertex)."""
+
+    key_fields: KeyFields | None = None
+    key_has_endpoint = False
+
+    def check_key(self, key: Key) -> tuple[str, str] | None:
+        return None if key.value else (".value", "must not be empty")
+
+    def models_request(self, target: Target) -> UpstreamRequest | None:
+        return None

@@ -29,7 +29,8 @@ from typing import Mapping
 from urllib.parse import quote, unquote_to_bytes
 
 from ..errors import UnsupportedParameter, UpstreamProtocolError, ValidationError, provider_error
-from .base import ChatRequest, add_turn, Target, UpstreamRequest, dumps, json_event, json_object, json_request, refuse_unsupported
+from .base import (ChatRequest, Key, KeyFields, KeyRules, add_turn, Target, UpstreamRequest, dumps, json_event, json_object,
+                   json_request, refuse_unsupported)
 
 PROVIDER = "bedrock"
 DEFAULT_REGION = "us-east-1"
@@ -107,13 +108,13 @@ def _unsupported(what: str, param: str) -> UnsupportedParameter:
 
 
 def region(target: Target) -> str:
-    return (target.key.bedrock or {}).get("region") or DEFAULT_REGION
+    return (target.key.settings or {}).get("region") or DEFAULT_REGION
 
 
 def model_id(target: Target) -> str:
     """The Converse ``modelId``: a deployment (inference profile) mapping, ARN-prefixed, or the model."""
-    conf = target.key.bedrock or {}
-    mapped = (conf.get("deployments") or {}).get(target.model)
+    conf = target.key.settings or {}
+    mapped = target.key.deployments.get(target.model)
     if not mapped:
         return target.model
     arn = conf.get("arn")
@@ -808,7 +809,17 @@ class ConverseStream:
 # --- the adapter ----------------------------------------------------------------------------------
 
 
-class BedrockAdapter:
+class BedrockAdapter(KeyRules):
+    key_fields = KeyFields("bedrock_key_config",
+                           frozenset({"access_key", "secret_key", "session_token", "region", "arn", "deployments"}),
+                           frozenset({"role_arn", "external_id", "session_name"}))
+
+    def check_key(self, key: Key) -> tuple[str, str] | None:
+        settings = key.settings or {}
+        if key.value or (settings.get("access_key") and settings.get("secret_key")):
+            return None
+        return "", "bedrock needs a value (API key) or bedrock_key_config.access_key and secret_key"
+
     framing = "aws-eventstream"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool,

@@ -23,7 +23,7 @@ from typing import Mapping
 
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..wire.sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, error_from_body, json_event, json_object, json_request
+from .base import ChatRequest, KeyRules, Target, UpstreamRequest, error_from_body, json_event, json_object, json_request
 from .openai_compat import parse_error_body
 
 #: Cohere finish reasons that end a usable answer
@@ -343,7 +343,7 @@ def parse_error_data(status: int, data: dict):
     return provider_error(status, json.dumps(data)[:1000])
 
 
-class CohereAdapter:
+class CohereAdapter(KeyRules):
     framing = "sse"
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool,

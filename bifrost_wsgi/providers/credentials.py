@@ -30,7 +30,7 @@ def _bedrock(req: UpstreamRequest, target: Target, now: float) -> UpstreamReques
         req.headers["Authorization"] = "Bearer " + target.key.value
         return req
     sigv4 = importlib.import_module("bifrost_wsgi.wire.sigv4")
-    b = target.key.bedrock or {}
+    b = target.key.settings or {}
     return sigv4.sign(req, access_key=b.get("access_key", ""), secret_key=b.get("secret_key", ""),
                       session_token=b.get("session_token") or None, region=b.get("region") or "us-east-1",
                       service="bedrock", now=now)

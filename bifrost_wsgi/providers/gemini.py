@@ -36,7 +36,7 @@ from urllib.parse import quote
 from ..errors import BadRequest, UnsupportedParameter, UpstreamProtocolError, provider_error
 from ..wire.sse import Event
 from . import base
-from .base import ChatRequest, add_turn, Target, UpstreamRequest, dumps, error_from_body, iter_text_parts, json_request
+from .base import ChatRequest, KeyRules, add_turn, Target, UpstreamRequest, dumps, error_from_body, iter_text_parts, json_request
 
 THOUGHT_MARK = "__thought__"
 # Google's documented stand-in for a function call whose real signature is unknown (Gemini 3+ only).
@@ -729,7 +729,7 @@ class GeminiStream:
 # --- the adapter -------------------------------------------------------------------------------------------
 
 
-class GeminiAdapter:
+class GeminiAdapter(KeyRules):
     framing = "sse"
 
     def url(self, target: Target, *, stream: bool) -> str:

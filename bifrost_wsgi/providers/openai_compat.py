@@ -11,9 +11,11 @@ import json
 import re
 from typing import Mapping
 
+from ..answers import PlainChunk
 from ..errors import UpstreamProtocolError, provider_error
 from ..wire.sse import Event
-from .base import ChatRequest, Target, UpstreamRequest, drop_nulls, error_from_body, json_event, json_object, json_request
+from .base import (ChatRequest, KeyRules, Target, UpstreamRequest, drop_nulls, error_from_body, json_event, json_object,
+                   json_request)
 
 
 def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: bool) -> dict:
@@ -43,8 +45,12 @@ def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: b
     return body
 
 
-class OpenAICompatAdapter:
+class OpenAICompatAdapter(KeyRules):
     framing = "sse"
+
+    def models_request(self, target: Target) -> UpstreamRequest:
+        url = target.base_url + target.row.chat_path.replace("chat/completions", "models")
+        return UpstreamRequest("GET", url, {"Accept": "application/json"}, b"")
 
     def url(self, target: Target, *, stream: bool) -> str:
         return target.base_url + target.row.chat_path
@@ -83,24 +89,15 @@ def parse_error_body(status: int, data: dict):
                           code=err.get("code"), param=err.get("param"))
 
 
-# PERF: a plain content chunk, in the exact compact form OpenAI sends, is recognised by one regular
-# expression and forwarded as its own text (minus null members) without being parsed and re-encoded, which
-# was most of the gateway's per-chunk cost. The pattern only accepts valid JSON: strings are matched with
-# their escapes, so a quote or "null" inside content can never be mistaken for structure.
-_STR = r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"'
-_PLAIN = re.compile(
-    r'\{"id":' + _STR + r',"object":"chat\.completion\.chunk","created":\d+,"model":(?P<model>' + _STR + r')'
-    r'(?P<head>(?:,"(?:service_tier|system_fingerprint|obfuscation)":(?:' + _STR + r'|null))*+)'
-    r',"choices":\[\{"index":\d+,"delta":\{"content":(?P<text>' + _STR + r')'
-    r'(?P<delta>(?:,"(?:refusal|tool_calls|function_call|reasoning|reasoning_content|audio)":null)*+)\}'
-    r'(?P<choice>(?:,"(?:logprobs|finish_reason)":null)*+)\}\]'
-    r'(?P<tail>(?:,"(?:usage|service_tier|system_fingerprint|obfuscation)":(?:' + _STR + r'|null))*+)\}')
 _NULL_MEMBER = re.compile(r',"[a-z_]+":null')
-_STRING = re.compile(_STR)
+_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"')
 
-
-def _unquote(literal: str) -> str:
-    return literal[1:-1] if "\\" not in literal else json.loads(literal)
+# The members a plain content chunk may have besides its content (all null in the delta and the choice).
+_PLAIN_TOP = frozenset({"id", "object", "created", "model", "system_fingerprint", "service_tier", "obfuscation",
+                        "usage", "choices"})
+_PLAIN_CHOICE = frozenset({"index", "delta", "logprobs", "finish_reason"})
+_PLAIN_DELTA = frozenset({"content", "refusal", "tool_calls", "function_call", "reasoning", "reasoning_content",
+                          "audio"})
 
 
 def is_string(literal: str) -> bool:
@@ -112,72 +109,96 @@ def is_string(literal: str) -> bool:
     return _STRING.fullmatch(literal) is not None
 
 
-class PlainChunk:
-    """A plain content chunk kept as text (see _PLAIN); the relay forwards it as it is."""
-
-    __slots__ = ("data", "text")
-
-    def __init__(self, data: str, text: str) -> None:
-        self.data = data  # the upstream's JSON text without its null members
-        self.text = text  # the content as its JSON string literal
-
-    def json_without_nulls(self) -> str:
-        return self.data
-
-    def content(self) -> str:
-        return _unquote(self.text)
-
-    def as_dict(self) -> dict:
-        return drop_nulls(json.loads(self.data))
+def _plain_content(chunk: dict) -> str | None:
+    """The content of a chunk that carries nothing else (every other member null or an identity field)."""
+    if chunk.get("object") != "chat.completion.chunk" or not chunk.keys() <= _PLAIN_TOP:
+        return None
+    if chunk.get("usage") is not None or not isinstance(chunk.get("id"), str):
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1 or type(choices[0]) is not dict:
+        return None
+    choice = choices[0]
+    if not choice.keys() <= _PLAIN_CHOICE or choice.get("logprobs") is not None \
+            or choice.get("finish_reason") is not None or type(choice.get("delta")) is not dict:
+        return None
+    delta = choice["delta"]
+    content = delta.get("content")
+    if not delta.keys() <= _PLAIN_DELTA or not isinstance(content, str) or not content:
+        return None
+    if any(v is not None for k, v in delta.items() if k != "content"):
+        return None
+    return content
 
 
 class Template:
     """The text of a stream's plain content chunk around its content: ``head`` + JSON string + ``tail``;
-    ``out_head``/``out_tail`` are the same without null members."""
+    ``out_head``/``out_tail`` are the same without null members.
+
+    PERF, the stream path's one fast path: the chunks of a stream repeat the text around their content
+    byte for byte, so a chunk that starts with ``head``, ends with ``tail`` and holds exactly one JSON
+    string between them is the learnt chunk with another content: it is forwarded as its own text, without
+    being parsed and encoded again (most of the per-chunk cost). A template is learnt only from a chunk the
+    general path parsed and found plain, and only when cutting its null members out of the text gives what
+    the general path gives (tests/test_relay.py holds the two paths to the same events)."""
 
     __slots__ = ("head", "tail", "out_head", "out_tail")
 
-    def __init__(self, data: str, start: int, end: int) -> None:
-        self.head, self.tail = data[:start], data[end:]
+    def __init__(self, head: str, tail: str) -> None:
+        self.head, self.tail = head, tail
         # in valid JSON a quote after a comma inside a string would close it, and a closing quote is never
         # followed by a letter: only members match, never string content
-        self.out_head, self.out_tail = _NULL_MEMBER.sub("", self.head), _NULL_MEMBER.sub("", self.tail)
+        self.out_head, self.out_tail = _NULL_MEMBER.sub("", head), _NULL_MEMBER.sub("", tail)
+
+    @classmethod
+    def learn(cls, data: str, chunk: dict) -> "Template | None":
+        content = _plain_content(chunk)
+        if content is None:
+            return None
+        for literal in (json.dumps(content), json.dumps(content, ensure_ascii=False)):
+            at = data.find(literal)
+            if at > 0 and data.find(literal, at + 1) < 0:
+                t = cls(data[:at], data[at + len(literal):])
+                if json.loads(t.out_head + literal + t.out_tail) == drop_nulls(json.loads(data)) \
+                        and ":null" not in t.out_head + t.out_tail:
+                    return t
+        return None
+
+    def match(self, data: str) -> PlainChunk | None:
+        if data.startswith(self.head) and data.endswith(self.tail):
+            text = data[len(self.head):len(data) - len(self.tail)]
+            if len(text) > 2 and is_string(text):
+                return PlainChunk(self.out_head + text + self.out_tail, text)
+        return None
 
 
 class OpenAIStream:
-    """OpenAI chunks pass through; a chunk with ``error`` is an in-band error; ``[DONE]`` ends it.
+    """OpenAI chunks pass through; a chunk with ``error`` is an in-band error; ``[DONE]`` ends it. Plain
+    content chunks after the first take the Template's fast path."""
 
-    PERF: once a chunk has matched _PLAIN, the text around its content (id, model, fingerprint, nulls) is
-    kept as ``template``: the next chunks of the stream repeat it byte for byte, so checking that a chunk
-    starts and ends with it and that what lies between is one JSON string proves the same shape without
-    the pattern. Null members are cut from the template once instead of from every chunk. express.py uses
-    the same template on the upstream's bytes."""
-
-    __slots__ = ("finished", "done", "malformed", "template")
+    __slots__ = ("finished", "done", "malformed", "template", "relearn")
 
     def __init__(self) -> None:
         self.finished = False
         self.done = False
         self.malformed = 0
         self.template: Template | None = None
+        # a stream whose plain chunks keep changing shape (a new id, a per-chunk nonce) stops being learnt
+        self.relearn = 3
 
-    def feed(self, event: Event) -> list[dict]:
+    def feed(self, event: Event) -> list:
         data = event.data
         t = self.template
-        if t is not None and data.startswith(t.head) and data.endswith(t.tail):
-            text = data[len(t.head):len(data) - len(t.tail)]
-            if len(text) > 2 and is_string(text):
-                return [PlainChunk(t.out_head + text + t.out_tail, text)]
+        if t is not None:
+            plain = t.match(data)
+            if plain is not None:
+                return [plain]
         if data == "[DONE]":
             self.done = True
             self.finished = True
             return []
         if not data:
             return []
-        m = _PLAIN.fullmatch(data)
-        if m is not None and m["text"] != '""':
-            t = self.template = Template(data, *m.span("text"))
-            return [PlainChunk(t.out_head + m["text"] + t.out_tail, m["text"])]
         chunk = json_event(data)
         if chunk is None:
             self.malformed += 1
@@ -193,9 +214,20 @@ class OpenAIStream:
             raise parse_error_body(status, chunk)
         if event.event == "error":
             raise parse_error_body(500, chunk)
-        for choice in chunk.get("choices") or ():
-            if type(choice) is dict and choice.get("finish_reason"):
+        choices = chunk.get("choices")
+        if choices is not None and type(choices) is not list:
+            raise UpstreamProtocolError("upstream chunk has choices that are not a list")
+        for choice in choices or ():
+            if type(choice) is not dict:
+                raise UpstreamProtocolError("upstream chunk has a choice that is not an object")
+            if choice.get("finish_reason"):
                 self.finished = True
+        if (t is None or self.relearn) and not event.event:
+            learnt = Template.learn(data, chunk)
+            if learnt is not None:
+                if t is not None:
+                    self.relearn -= 1
+                self.template = learnt
         if "null" in data:
             drop_nulls(chunk)
         return [chunk]

@@ -17,7 +17,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from . import anthropic, gemini
-from .base import ChatRequest, Target, UpstreamRequest, json_request
+from .base import ChatRequest, Key, KeyFields, KeyRules, Target, UpstreamRequest, json_request
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 DEFAULT_REGION = "us-central1"
@@ -38,11 +38,11 @@ def base_url(target: Target) -> str:
 
 
 def region_of(target: Target) -> str:
-    return (target.key.vertex or {}).get("region") or DEFAULT_REGION
+    return (target.key.settings or {}).get("region") or DEFAULT_REGION
 
 
 def url(target: Target, *, stream: bool) -> str:
-    vertex = target.key.vertex or {}
+    vertex = target.key.settings or {}
     project = quote(vertex.get("project_id") or "", safe="")
     region = quote(region_of(target), safe="")
     model = quote(target.model, safe="-._@")
@@ -60,7 +60,15 @@ def claude_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: 
     return {"anthropic_version": ANTHROPIC_VERSION, **body}
 
 
-class VertexAdapter:
+class VertexAdapter(KeyRules):
+    key_fields = KeyFields("vertex_key_config", frozenset({"project_id", "region", "auth_credentials"}),
+                           frozenset({"project_number", "deployments"}))
+
+    def check_key(self, key: Key) -> tuple[str, str] | None:
+        if not (key.settings or {}).get("project_id"):
+            return ".vertex_key_config.project_id", "is required for vertex"
+        return None
+
     framing = "sse"  # both routes stream server-sent events
 
     def build_request(self, req: ChatRequest, target: Target, *, stream: bool, passthrough: bool = False) -> UpstreamRequest:

@@ -13,10 +13,10 @@ import threading
 import time
 
 from .. import transport
-from ..providers import credentials as auth
+from ..providers import credentials
 from ..config import GatewayConfig, ProviderConfig
 from ..errors import GatewayError
-from ..providers.base import Key, Target, UpstreamRequest
+from ..providers.base import Key, Target
 
 log = logging.getLogger("bifrost_wsgi.models")
 CACHE_SECONDS = 300.0
@@ -46,28 +46,29 @@ class ModelLister:
         open_key = None
         for key in conf.keys or (Key(),):
             named = [m for m in key.models if m != "*"]
-            for sub in (key.azure, key.bedrock):
-                if sub and sub.get("deployments"):
-                    named.extend(sub["deployments"])
+            named.extend(key.deployments)
             if not key.models or "*" in key.models:
                 open_key = open_key or key
             entries.extend(_entry(name, m) for m in named)
-        if open_key is not None and conf.row.adapter == "openai_compat":
+        if open_key is not None:
             entries.extend(self._upstream(name, conf, open_key))
         return entries
 
     def _upstream(self, name: str, conf: ProviderConfig, key: Key) -> list[dict]:
+        """The provider's own list, for a provider that has one (its adapter says how to ask)."""
         now = time.monotonic()
         cached = self._cache.get(name)
         if cached and now < cached[0]:
             return cached[1]
-        url = conf.base_url + conf.row.chat_path.replace("chat/completions", "models")
         target = Target(name, "", conf.base_url, key, conf.row, {})
-        req = auth.apply(UpstreamRequest("GET", url, {"Accept": "application/json"}, b""), target, time.time())
+        listing = conf.row.load_adapter().models_request(target)
+        if listing is None:
+            return []
+        req = credentials.apply(listing, target, time.time())
         entries: list[dict] = []
         ttl = FAILURE_CACHE_SECONDS
         try:
-            status, body = transport.get(url, headers=req.headers, timeout=min(conf.network.timeout, 10.0),
+            status, body = transport.get(req.url, headers=req.headers, timeout=min(conf.network.timeout, 10.0),
                                          proxy=conf.proxy)
             if status == 200:
                 data = json.loads(body)

@@ -48,6 +48,10 @@ _TABLE: tuple[tuple[type, Action], ...] = (
     (E.CircuitOpen, FALL_BACK),
     # The client's request itself is wrong (our validation, unsupported parameter): nobody can help.
     (E.ClientError, STOP),
+    # Nobody is left to answer.
+    (E.ClientGone, STOP),
+    # Our own bug: do not spread it over every provider (and pay for each call).
+    (E.InternalError, STOP),
 )
 
 

@@ -1,84 +1,59 @@
 """Runs a request against its targets: key choice, admission, retries, waits, fallbacks, circuit breakers.
 
-``complete`` returns a finished chat.completion; ``open_stream`` returns a ``StreamBody`` whose first
-content chunk has already been read, so that everything failing before the first byte can still be
-retried, failed over, and answered with a proper JSON error (CONTRACT §7, §9). One deadline per request
-bounds every attempt, wait and fallback.
+``run`` tries each target in order with its retries and returns the first success of an *attempt* (one
+upstream call, given to it by the caller: a complete answer here, a stream in relay.py). One deadline per
+request bounds every attempt, wait and fallback. ``complete`` is the attempt loop for a whole answer.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-from .. import errors as E, transport
-from ..providers import credentials as auth
-from . import policy
-from ..surfaces import openai_chat as shapes
-from .breaker import Breakers
+from .. import errors as E
+from ..answers import check_completion
 from ..config import GatewayConfig, ProviderConfig
+from ..providers.base import Key, Target
+from ..providers.registry import ROWS
+from ..schema import CHAT, ChatRequest
+from ..wire.eventstream import EventStreamDecoder
+from ..wire.sse import SSEDecoder
+from . import policy, upstream
 from .admission import Slots
-from ..providers.base import Key, Target, UpstreamRequest
-from ..schema import ChatRequest
+from .breaker import Breakers
+from .context import RequestContext
+from .upstream import Runtime
 
-log = logging.getLogger("bifrost_wsgi.dispatch")
+log = logging.getLogger("bifrost_wsgi.router")
 
-CHAT = "chat_completion"
-CHAT_STREAM = "chat_completion_stream"
-
-# Headers a client may not set upstream through x-bf-eh-*: credentials and framing belong to us.
-_BLOCKED_EXTRA_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "host",
-    "content-length", "transfer-encoding", "connection", "content-type", "x-amz-date",
-    "x-amz-security-token", "x-amz-content-sha256", "anthropic-version", "te", "upgrade", "keep-alive",
-})
+#: the incremental decoder for each adapter's ``framing``
+DECODERS = {"sse": SSEDecoder, "aws-eventstream": EventStreamDecoder}
 
 
 @dataclass(slots=True)
-class RequestContext:
-    request_id: str
-    deadline: float  # time.monotonic() value
-    passthrough: bool = False
-    extra_headers: dict = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-    route: str = ""
-    stream: bool = False
-    method: str = ""  # HTTP method
-    client_ip: str = ""  # accesslog.client_ip(environ): the proxy's X-Real-IP when the peer is a trusted proxy
-    http_status: int = 0  # status line sent; differs from ``status`` when a stream fails after its first byte
-    # filled as the request runs; read by observers (logs, metrics) when it finishes
-    provider: str = ""  # the target that answered (or failed last)
-    model: str = ""
-    status: int = 0
-    error_type: str = ""
-    attempts: int = 0
-    retries: int = 0
-    fallback_index: int = 0
-    ttft: float | None = None  # seconds from start to the first content sent (streams)
-    usage: dict | None = None
-    chunks: int = 0
-    client_disconnected: bool = False
-    virtual_key: str = ""  # id or name of the virtual key used, never its value
+class Answer:
+    """A complete answer: the checked chat.completion and where it came from."""
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+    body: dict
+    provider: str
+    model: str
+    latency_ms: int
 
 
-@dataclass(slots=True)
-class Runtime:
-    """A configured provider with its adapter and admission slots."""
+def judge(circuit, err: E.GatewayError) -> None:
+    """Tell a target's circuit about a failure it was given up on: only the provider's health counts."""
+    if isinstance(err, (E.ClientError, E.QueueFull, E.InternalError, E.ClientGone, E.ProviderRejected)):
+        # the request itself, our own limits, our own bug, a client that left, or the provider judging this
+        # request's content: none says anything about the provider's health
+        circuit.release_probe()
+    else:
+        circuit.failure()
 
-    conf: ProviderConfig
-    adapter: object
-    slots: Slots
-    headers: dict = field(default_factory=dict)  # the row's fixed headers + network_config.extra_headers
 
-
-class Dispatcher:
+class Router:
     def __init__(self, config: GatewayConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.sleep = sleep
@@ -90,15 +65,12 @@ class Dispatcher:
                           {**dict(conf.row.extra_headers), **conf.network.extra_headers})
             for name, conf in config.providers.items()
         }
-        self._decoders: dict[str, Callable] = {}
 
     # --- target resolution ----------------------------------------------------------------------
 
     def resolve(self, provider: str, model: str) -> tuple[Runtime, Target]:
         rt = self.providers.get(provider)
         if rt is None:
-            from ..providers.registry import ROWS
-
             row = ROWS.get(provider)
             if row is not None and not row.chat_supported:
                 raise E.UnsupportedOperation(f"chat_completion is not supported by {provider} provider")
@@ -111,10 +83,6 @@ class Dispatcher:
 
     @staticmethod
     def choose_key(conf: ProviderConfig, model: str) -> Key:
-        if not conf.keys:
-            if conf.keyless:
-                return Key()
-            raise E.NoKeyForModel(f"no keys found that support model: {model}", param="model")
         allowed = [k for k in conf.keys if k.allows(model)]
         if not allowed:
             if conf.keyless:
@@ -132,14 +100,20 @@ class Dispatcher:
                 return k
         return allowed[-1]
 
+    @staticmethod
+    def decoder(framing: str):
+        """The incremental decoder class (``feed(bytes) -> events``, ``close() -> events``) for a framing."""
+        return DECODERS[framing]
+
     # --- the attempt loop -------------------------------------------------------------------------
 
     def run(self, req: ChatRequest, ctx: RequestContext, attempt, *, request_type: str, start: int = 0,
             targets: list[tuple[str, str]] | None = None):
         """Try each target in order with its retries; return ``(index, result)`` of the first success.
 
-        ``attempt(rt, target, req, timeout)`` does one upstream call and returns a result or raises a
-        GatewayError. When every target fails, the primary's error is raised.
+        ``attempt(rt, target, req, timeout, circuit)`` does one upstream call and returns a result or raises a
+        GatewayError; an attempt whose result is still under way (a stream) says ``settles_later`` and tells
+        the circuit itself how it ended. When every target fails, the primary's error is raised.
         """
         if targets is None:
             targets = [(req.provider, req.model), *req.fallbacks]
@@ -156,12 +130,16 @@ class Dispatcher:
                 rt, target = self.resolve(provider, model)
             except E.ClientError as err:
                 if index == start:
+                    if isinstance(err, E.UnknownProvider) and provider not in ROWS:
+                        # a name outside the provider table is not echoed as a provider
+                        err.attach(provider="", model=model, request_type=request_type)
                     raise
                 # an unusable fallback (not configured, no key for the model) is skipped, not fatal
                 log.warning("request %s: skipping fallback %s/%s: %s", ctx.request_id, provider, model, err.message)
                 continue
+            ctx.key_name = target.key.name
             try:
-                result = self._run_target(req, ctx, attempt, rt, target, request_type)
+                result = self._run_target(req, ctx, attempt, rt, target)
                 return index, result
             except E.GatewayError as err:
                 err.attach(provider=provider, model=model, request_type=request_type)
@@ -183,7 +161,7 @@ class Dispatcher:
             raise E.InternalError("no target could be tried")
         raise first_error
 
-    def _run_target(self, req, ctx, attempt, rt: Runtime, target: Target, request_type: str):
+    def _run_target(self, req, ctx, attempt, rt: Runtime, target: Target):
         provider, model = target.provider, target.model
         circuit = self.breakers.get(provider, model)
         if not circuit.allow():
@@ -200,12 +178,8 @@ class Dispatcher:
             try:
                 result = attempt(rt, target, target_req, min(net.timeout, remaining), circuit)
             except E.GatewayError as err:
-                action = policy.decide(err)
-                if isinstance(err, (E.ClientError, E.QueueFull)):
-                    circuit.release_probe()
-                    raise
                 wait = None
-                if action.retry and retries < net.max_retries:
+                if policy.decide(err).retry and retries < net.max_retries:
                     retries += 1
                     wait = err.retry_after
                     if wait is None:
@@ -216,87 +190,36 @@ class Dispatcher:
                                  ctx.request_id, provider, model, wait, limit)
                         wait = None
                 if wait is None:
-                    if isinstance(err, E.ProviderRejected):
-                        # the provider judged this request (its size, its content): says nothing of its health
-                        circuit.release_probe()
-                    else:
-                        circuit.failure()
+                    judge(circuit, err)
                     raise
                 ctx.retries += 1
                 log.info("request %s: retry %d of %s/%s in %.2fs after %s", ctx.request_id, retries, provider,
                          model, wait, _describe(err))
                 self.sleep(wait)
                 continue
-            circuit.success()
+            if not getattr(attempt, "settles_later", False):
+                circuit.success()
             return result
 
-    # --- one upstream call --------------------------------------------------------------------------
+    # --- a whole answer --------------------------------------------------------------------------------
 
-    def prepare(self, rt: Runtime, target: Target, req: ChatRequest, ctx: RequestContext, *, stream: bool) -> UpstreamRequest:
-        upreq = rt.adapter.build_request(req, target, stream=stream, passthrough=ctx.passthrough)
-        headers = upreq.headers
-        for k, v in target.extra_headers.items():
-            headers[k] = v
-        for k, v in ctx.extra_headers.items():
-            headers[k] = v
-        return auth.apply(upreq, target, time.time())
-
-    def send(self, rt: Runtime, target: Target, upreq: UpstreamRequest, timeout: float, *, stream: bool):
-        resp = transport.send(upreq, timeout=timeout, proxy=rt.conf.proxy, stream=stream)
-        if resp.status >= 400:
-            body = resp.read()
-            try:
-                err = rt.adapter.parse_error(resp.status, resp.headers, body, target)
-            except E.SHAPE_ERRORS as exc:
-                log.warning("%s error body has an unexpected shape (%s)", target.provider, exc, exc_info=True)
-                err = E.provider_error(resp.status, body.decode("utf-8", "replace").strip()[:1000])
-            if err.retry_after is None:
-                err.retry_after = policy.parse_retry_after(resp.headers)
-            raise err
-        return resp
-
-    def complete(self, req: ChatRequest, ctx: RequestContext) -> dict:
-        def attempt(rt: Runtime, target: Target, treq: ChatRequest, timeout: float, circuit) -> dict:
-            upreq = self.prepare(rt, target, treq, ctx, stream=False)
+    def complete(self, req: ChatRequest, ctx: RequestContext) -> Answer:
+        def attempt(rt: Runtime, target: Target, treq: ChatRequest, timeout: float, circuit) -> Answer:
+            upreq = upstream.prepare(rt, target, treq, ctx, stream=False)
             rt.slots.acquire(timeout)
             try:
                 t0 = time.monotonic()
-                resp = self.send(rt, target, upreq, timeout, stream=False)
+                resp = upstream.send(rt, target, upreq, timeout=timeout, stream=False, client=ctx.client_socket)
                 resp.deadline = ctx.deadline  # a trickling body must not outlive the request
                 body = resp.read()
                 latency = int((time.monotonic() - t0) * 1000)
             finally:
                 rt.slots.release()
-            try:
-                result = rt.adapter.parse_response(body, target)
-                ctx.usage = result.get("usage")
-                return shapes.completion(result, provider=target.provider, model_requested=target.model,
-                                         latency_ms=latency)
-            except E.SHAPE_ERRORS as exc:
-                raise malformed(target.provider, exc) from None
+            result = check_completion(upstream.translate(target, rt.adapter.parse_response, body, target))
+            ctx.usage = result.get("usage")
+            return Answer(result, target.provider, target.model, latency)
 
         return self.run(req, ctx, attempt, request_type=CHAT)[1]
-
-    def decoder(self, framing: str):
-        """The incremental decoder class (``feed(bytes) -> events``, ``close() -> events``) for a framing."""
-        dec = self._decoders.get(framing)
-        if dec is None:
-            module, name = {"sse": ("sse", "SSEDecoder"), "aws-eventstream": ("eventstream", "EventStreamDecoder")}[framing]
-            dec = getattr(importlib.import_module(f"bifrost_wsgi.wire.{module}"), name)
-            self._decoders[framing] = dec
-        return dec
-
-    def open_stream(self, req: ChatRequest, ctx: RequestContext):
-        from .relay import open_stream
-
-        return open_stream(self, req, ctx)
-
-
-def malformed(provider: str, exc: Exception) -> E.UpstreamProtocolError:
-    """The error for an upstream answer a translator could not read (see errors.SHAPE_ERRORS); the
-    traceback goes to the log in case the translator, not the provider, is wrong."""
-    log.warning("%s answer has an unexpected shape (%s: %s)", provider, type(exc).__name__, exc, exc_info=True)
-    return E.UpstreamProtocolError(f"{provider} answer has an unexpected shape")
 
 
 def _describe(err) -> str:

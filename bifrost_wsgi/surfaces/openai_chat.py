@@ -1,85 +1,59 @@
-"""The output wire shape: the one place that knows what a completion and a chunk look like to the client."""
+"""The unified chat surface (``/v1/chat/completions``): OpenAI's chat format in and out.
+
+The internal vocabulary is OpenAI's shape, so parsing is the schema's validator and rendering adds
+Bifrost's ``extra_fields`` (request type, the provider that answered, the model asked for, latency or chunk
+index). Streams are server-sent ``data:`` events ending in ``[DONE]``; a failure after the first byte is one
+event holding the error envelope, then ``[DONE]``.
+"""
 
 from __future__ import annotations
 
-from ..errors import UpstreamProtocolError
-
-# Every finish reason the client sees is one of the four OpenAI values (CONTRACT §6).
-FINISH_REASONS = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "content_filter": "content_filter",
-    "function_call": "tool_calls",
-    "eos": "stop",
-    "eos_token": "stop",
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_length": "length",
-    "tool_use": "tool_calls",
-    "safety": "content_filter",
-}
+from ..answers import PlainChunk
+from ..errors import GatewayError
+from ..routing.router import Answer
+from ..schema import CHAT, CHAT_STREAM, ChatRequest, parse_request
+from ..wire.sse import DONE, compact as _dumps, encode
 
 
-def finish_reason(value) -> str:
-    if not value:
-        return "stop"
-    return FINISH_REASONS.get(str(value).lower(), "stop")
+def parse(body) -> ChatRequest:
+    return parse_request(body)
 
 
-def usage(value) -> dict | None:
-    """Usage with the three counts always present as integers (an upstream may omit the total)."""
-    if not isinstance(value, dict):
-        return None
-    prompt = value.get("prompt_tokens")
-    completion_tokens = value.get("completion_tokens")
-    if not isinstance(prompt, int) or isinstance(prompt, bool):
-        prompt = 0
-    if not isinstance(completion_tokens, int) or isinstance(completion_tokens, bool):
-        completion_tokens = 0
-    value["prompt_tokens"], value["completion_tokens"] = prompt, completion_tokens
-    total = value.get("total_tokens")
-    if not isinstance(total, int) or isinstance(total, bool):
-        value["total_tokens"] = prompt + completion_tokens
-    return value
-
-
-def completion(result: dict, *, provider: str, model_requested: str, latency_ms: int) -> dict:
-    """Finish an adapter's chat.completion dict for the client: normalised finish reasons, extra_fields."""
-    result.setdefault("object", "chat.completion")
-    if "usage" in result:
-        fixed = usage(result["usage"])
-        if fixed is None:
-            del result["usage"]
-    for choice in result.get("choices") or ():
-        choice["finish_reason"] = finish_reason(choice.get("finish_reason"))
-        msg = choice.get("message")
-        if not isinstance(msg, dict):
-            raise UpstreamProtocolError("upstream answer has a choice without a message object")
-        msg.setdefault("role", "assistant")
+def render(answer: Answer) -> dict:
+    result = answer.body
     result["extra_fields"] = {
-        "request_type": "chat_completion",
-        "provider": provider,
-        "model_requested": model_requested,
-        "latency": latency_ms,
+        "request_type": CHAT,
+        "provider": answer.provider,
+        "model_requested": answer.model,
+        "latency": answer.latency_ms,
     }
     return result
 
 
-def final_chunk(*, chunk_id: str, created: int, model: str, finish: dict[int, str], usage: dict | None,
-                system_fingerprint: str | None = None) -> dict:
-    """The closing chunk: empty delta, the final finish_reason per choice, and the usage."""
-    chunk = {
-        "id": chunk_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": i, "delta": {}, "finish_reason": fr} for i, fr in sorted(finish.items())]
-        or [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-    }
-    if system_fingerprint:
-        chunk["system_fingerprint"] = system_fingerprint
-    if usage:
-        chunk["usage"] = usage
-    return chunk
+class ChatStreamEncoder:
+    """Internal chunks as ``chat.completion.chunk`` events, ``extra_fields`` spliced in before each closing
+    brace (a PlainChunk's own text is forwarded as it is)."""
+
+    media_type = "text/event-stream"
+    keepalive = b": ping\n\n"
+
+    __slots__ = ("_serving", "_head")
+
+    def __init__(self) -> None:
+        self._serving = -1
+        self._head = ""
+
+    def chunk(self, chunk, state) -> bytes:
+        data = chunk.json_without_nulls() if type(chunk) is PlainChunk else _dumps(chunk)
+        if self._serving != state.serving:
+            self._serving = state.serving
+            self._head = (',"extra_fields":{"request_type":"' + CHAT_STREAM + '","provider":' + _dumps(state.provider)
+                          + ',"model_requested":' + _dumps(state.model_requested) + ',"chunk_index":')
+        index, latency = state.mark()
+        return f'data: {data[:-1]}{self._head}{index},"latency":{latency}}}}}\n\n'.encode()
+
+    def finish(self, state) -> bytes:
+        return self.chunk(state.closing(), state) + DONE
+
+    def failure(self, err: GatewayError, state) -> bytes:
+        return encode(err.to_dict()) + DONE

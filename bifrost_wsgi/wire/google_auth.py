@@ -53,7 +53,7 @@ _entries_lock = threading.Lock()
 
 def access_token(key) -> str:
     """A bearer token for the Vertex key (``providers.base.Key``); fetched or refreshed when needed."""
-    vertex = key.vertex or {}
+    vertex = key.settings or {}
     credentials = vertex.get("auth_credentials") or ""
     if credentials:
         cache_key = "sa:" + hashlib.sha256(credentials.encode()).hexdigest()

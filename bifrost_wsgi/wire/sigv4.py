@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Mapping
 from urllib.parse import quote, unquote, urlsplit
 
-from ..providers.base import UpstreamRequest
+from ..transport import UpstreamRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .providers.base import Key
+from .redaction import SECRETS
 from .transport import Proxy
 from .providers.registry import ROWS, ProviderRow
 
@@ -412,7 +413,31 @@ def from_dict(data, *, environ: Mapping[str, str] | None = None, source: str = "
     providers_raw = _obj(data.get("providers", {}), "providers")
     providers = {name: _provider(name, p, warnings) for name, p in providers_raw.items()}
     virtual_keys = _governance(data.get("governance", {}), warnings)
-    return GatewayConfig(client, providers, virtual_keys, tuple(warnings), source)
+    config = GatewayConfig(client, providers, virtual_keys, tuple(warnings), source)
+    SECRETS.add(*secret_values(config))
+    return config
+
+
+def secret_values(config: GatewayConfig) -> list[str]:
+    """Every credential in the configuration, for redaction (a service account's private key inside its JSON
+    too, as a provider may echo it in pieces)."""
+    out = [vk.value for vk in config.virtual_keys]
+    for conf in config.providers.values():
+        out.append(conf.proxy.password)
+        fields = conf.row.load_adapter().key_fields
+        for key in conf.keys:
+            out.append(key.value)
+            for name in fields.secrets if fields is not None else ():
+                value = (key.settings or {}).get(name)
+                out.append(value)
+                if isinstance(value, str) and value.lstrip().startswith("{"):
+                    try:
+                        inner = json.loads(value)
+                    except ValueError:
+                        continue
+                    if isinstance(inner, dict):
+                        out.extend(v for k, v in inner.items() if k in ("private_key", "private_key_id", "client_secret", "refresh_token"))
+    return [v for v in out if isinstance(v, str) and v]
 
 
 def from_file(path: str, *, environ: Mapping[str, str] | None = None) -> GatewayConfig:

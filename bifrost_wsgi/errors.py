@@ -7,6 +7,8 @@ attributes; instances carry only what varies (message, param, code, upstream det
 
 from __future__ import annotations
 
+from .redaction import redact
+
 
 class GatewayError(Exception):
     """Root of every error the gateway answers with."""
@@ -50,14 +52,14 @@ class GatewayError(Exception):
         return self
 
     def to_dict(self) -> dict:
-        """The Bifrost error envelope (CONTRACT §8); empty optional fields are omitted."""
-        error = {"message": self.message}
+        """The Bifrost error envelope ; empty optional fields are omitted."""
+        error = {"message": redact(self.message)}
         if self.type:
             error["type"] = self.type
         if self.code is not None and self.code != "":
-            error["code"] = str(self.code)
+            error["code"] = redact(str(self.code))
         if self.param:
-            error["param"] = self.param
+            error["param"] = redact(self.param)
         if self.event_id:
             error["event_id"] = self.event_id
         body = {
@@ -315,14 +317,14 @@ def provider_error(
     event_id: str | None = None,
 ) -> ProviderError:
     """Build the ProviderError for an upstream error answer, keeping its status, type, code and param."""
-    code = None if code is None else str(code)
+    code = None if code is None else redact(str(code))
+    message = redact(message)
     cls = classify(status, code=code, message=message)
-    if not isinstance(param, str):
-        param = None
+    param = redact(param) if isinstance(param, str) else None
     return cls(
         message or f"upstream returned status {status}",
         status=status,
-        type=type or None,
+        type=redact(type) or None,
         code=code,
         param=param,
         retry_after=retry_after,

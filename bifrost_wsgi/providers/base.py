@@ -56,6 +56,7 @@ class KeyFields:
     known: frozenset[str]
     ignored: frozenset[str] = frozenset()
     deployments_limit_reach: bool = False
+    secrets: frozenset[str] = frozenset()  # fields that are credentials (never shown, redacted by value)
 
 
 @dataclass(frozen=True, slots=True)

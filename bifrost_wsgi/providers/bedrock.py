@@ -812,7 +812,8 @@ class ConverseStream:
 class BedrockAdapter(KeyRules):
     key_fields = KeyFields("bedrock_key_config",
                            frozenset({"access_key", "secret_key", "session_token", "region", "arn", "deployments"}),
-                           frozenset({"role_arn", "external_id", "session_name"}))
+                           frozenset({"role_arn", "external_id", "session_name"}),
+                           secrets=frozenset({"access_key", "secret_key", "session_token"}))
 
     def check_key(self, key: Key) -> tuple[str, str] | None:
         settings = key.settings or {}

@@ -62,7 +62,7 @@ def claude_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: 
 
 class VertexAdapter(KeyRules):
     key_fields = KeyFields("vertex_key_config", frozenset({"project_id", "region", "auth_credentials"}),
-                           frozenset({"project_number", "deployments"}))
+                           frozenset({"project_number", "deployments"}), secrets=frozenset({"auth_credentials"}))
 
     def check_key(self, key: Key) -> tuple[str, str] | None:
         if not (key.settings or {}).get("project_id"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from .. import transport
 from ..errors import GatewayError, ProviderAuthFailed, UpstreamConnectError
+from ..redaction import SECRETS
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -90,6 +91,7 @@ def _cached(cache_key: str, fetch) -> str:
             if entry.token and now < entry.expires:
                 return entry.token
             raise
+        SECRETS.add(token)
         entry.token, entry.expires = token, time.monotonic() + lifetime
         return token
 

@@ -359,14 +359,15 @@ def scrape(url: str) -> tuple[bytes, list]:
     return r.content, parse(r.content.decode("utf-8"))  # strict UTF-8, every line a valid sample
 
 
-SURROGATES = [  # request bodies; \\ud800 is JSON's escape of a lone surrogate, \xed\xa0\x80 its raw bytes
-    b'{"model": "openai/gpt-\\ud800", "messages": [{"role": "user", "content": "hi"}]}',
-    b'{"model": "openai/gpt-\xed\xa0\x80", "messages": [{"role": "user", "content": "hi"}]}',
-    b'{"model": "openai/fail", "fallbacks": ["openai/m-\\ud800"], "messages": [{"role": "user", "content": "hi"}]}',
-    b'{"model": "openai/fail", "fallbacks": ["openai/m-\xed\xa0\x80"], "messages": [{"role": "user", "content": "hi"}]}',
-    b'{"model": "openai/fail", "fallbacks": ["nope\\ud800/m"], "messages": [{"role": "user", "content": "hi"}]}',
-    b'{"model": "openai/fail", "fallbacks": ["nope\xed\xa0\x80/m"], "messages": [{"role": "user", "content": "hi"}]}',
-    b'{"model": "openai/fail-\\ud800", "messages": [{"role": "user", "content": "hi"}]}',
+SURROGATES = [  # request bodies with a lone surrogate: JSON's escape of one, or its raw bytes
+    b'{"model": "%s", "fallbacks": [%s], "messages": [{"role": "user", "content": "hi"}]}' % (model, fallback)
+    for lone in (b"\\ud800", b"\xed\xa0\x80")
+    for model, fallback in (
+        (b"openai/gpt-" + lone, b""),  # in the model
+        (b"openai/fail-" + lone, b""),  # in the model, and the upstream's error type (a "reason")
+        (b"openai/fail", b'"openai/m-' + lone + b'"'),  # in a fallback's model
+        (b"openai/fail", b'"nope' + lone + b'/m"'),  # in a fallback provider that is not configured
+    )
 ]
 
 

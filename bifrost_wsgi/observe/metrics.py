@@ -16,6 +16,12 @@ Where the values live:
   (what it had in flight is no longer in flight) and folds its counters into
   ``bifrost-counters-archive.metrics``: totals never go backwards when ``max_requests`` recycles a worker,
   and the number of files stays bounded. A ``flock`` keeps scrapes and that fold apart.
+
+Label values come from clients (model names, fallbacks) and upstreams (error types), so none can break a
+scrape or grow it without bound: each value is cut to MAX_LABEL_CHARS and made encodable (``label_value``)
+when recorded, and again when read back from files and rendered; provider, model and reason labels keep
+the names the config gives plus the first few others per process, then "other" (``Bounded``); the archive
+is bounded the same way (``bound_archive``); a status is its 3-digit code.
 """
 
 from __future__ import annotations
@@ -284,10 +290,9 @@ class FileValues:
     """One process's values in a memory-mapped file that other processes may read at any time.
 
     Layout: an 8-byte header holding the number of bytes in use, then records ``[uint32 key length]
-    [UTF-8 key, zero-padded so the value is 8-byte aligned][float64 value]``. Keys are written with
-    ``_encode_key``, which cannot fail. A record is written whole
+    [UTF-8 key, zero-padded so the value is 8-byte aligned][float64 value]``. A record is written whole
     before the header grows to cover it, so a reader never sees half of one; an update rewrites one aligned
-    8-byte value in place (no system call).
+    8-byte value in place (no system call). Writing a key cannot fail (``_encode_key``), nor can reading one.
     """
 
     def __init__(self, path: str, *, keep: bool) -> None:

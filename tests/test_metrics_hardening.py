@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
@@ -212,22 +213,25 @@ def test_the_archive_keeps_a_bounded_set_of_names(tmp_path):
 # --- the circuit-breaker table ---------------------------------------------------------------------------------
 
 
-def _circuit_in(state: str, settings: Breaker, table: Breakers, model: str):
-    c = table.get("openai", model)
-    {
-        "idle": lambda: None,
-        "failing": c.failure,
-        "open": lambda: [c.failure() for _ in range(settings.failure_threshold)],
-        "half_open": lambda: ([c.failure() for _ in range(settings.failure_threshold)],
-                              setattr(c, "opened_at", c.opened_at - settings.cooldown_seconds), c.allow()),
-    }[state]()
-    return c
+SETTINGS = Breaker(failure_threshold=2, cooldown_seconds=60)
+# how each state is reached: failures in a row, then whether the cooldown passes and a probe goes out
+_REACHED_BY = {"idle": (0, False), "failing": (1, False), "open": (2, False), "half_open": (2, True)}
+
+
+def _circuit_in(state: str, table: Breakers, model: str):
+    circuit = table.get("openai", model)
+    failures, probe = _REACHED_BY[state]
+    for _ in range(failures):
+        circuit.failure()
+    if probe:
+        circuit.opened_at -= SETTINGS.cooldown_seconds
+        assert circuit.allow()
+    return circuit
 
 
 def test_ten_thousand_model_names_keep_the_breaker_table_bounded():
-    settings = Breaker(failure_threshold=2, cooldown_seconds=60)
-    table = Breakers(settings, max_circuits=200)
-    kept = {state: _circuit_in(state, settings, table, f"configured-{state}") for state in ("open", "half_open")}
+    table = Breakers(SETTINGS, max_circuits=200)
+    kept = {state: _circuit_in(state, table, f"configured-{state}") for state in ("open", "half_open")}
     tracemalloc.start()
     for i in range(10_000):
         table.get("openai", f"made-up-{i}").success()
@@ -243,10 +247,9 @@ def test_ten_thousand_model_names_keep_the_breaker_table_bounded():
 
 
 def test_dropping_circuits_loses_the_least_first():
-    settings = Breaker(failure_threshold=2, cooldown_seconds=60)
-    table = Breakers(settings, max_circuits=8)
+    table = Breakers(SETTINGS, max_circuits=8)
     order = ["idle", "failing", "open", "half_open", "idle", "failing", "open", "half_open"]
-    circuits = [_circuit_in(state, settings, table, f"m{i}") for i, state in enumerate(order)]
+    circuits = [_circuit_in(state, table, f"m{i}") for i, state in enumerate(order)]
     table.get("openai", "one-more")  # full: down to 6, then the new one
     left = {model for _, model in table.states()}
     assert left == {"m1", "m2", "m3", "m5", "m6", "m7", "one-more"}  # the two idle circuits went first
@@ -255,6 +258,22 @@ def test_dropping_circuits_loses_the_least_first():
     left = {model for _, model in table.states()}
     assert {"m2", "m3", "m6", "m7"} <= left  # open and probing circuits outlast every other kind
     assert all(c.state in ("open", "half_open") for c, s in zip(circuits, order) if s in ("open", "half_open"))
+
+
+def test_changes_name_what_was_added_moved_or_dropped():
+    table = Breakers(SETTINGS, max_circuits=4)
+    _circuit_in("open", table, "m0")
+    _circuit_in("idle", table, "m1")
+    assert table.changes() == {("openai", "m0"): "open", ("openai", "m1"): "closed"}  # the first call: all
+    assert table.changes() == {}
+    table.get("openai", "m1").failure()  # closed with one failure: not a change of state
+    table.get("openai", "m0").opened_at -= SETTINGS.cooldown_seconds
+    table.get("openai", "m0").allow()
+    table.get("openai", "m2")
+    assert table.changes() == {("openai", "m0"): "half_open", ("openai", "m2"): "closed"}
+    table.get("openai", "m3")
+    table.get("openai", "m4")  # full: down to 3 (m2, the oldest that loses nothing, goes), then m4
+    assert table.changes() == {("openai", "m2"): None, ("openai", "m3"): "closed", ("openai", "m4"): "closed"}
 
 
 def test_long_model_names_are_keyed_by_a_digest():
@@ -390,14 +409,19 @@ def test_lone_surrogates_never_break_a_scrape_even_after_a_reload(live):
 
 @pytest.mark.slow
 def test_client_chosen_names_keep_page_and_files_small(live):
+    mine, opened = threading.local(), []
+
     def send(model):
-        with requests.Session() as s:
-            r = s.post(live.url + "/v1/chat/completions", json={"model": model, "messages": HI})
-            return r.status_code
+        if not hasattr(mine, "session"):  # one connection per thread: the suite stays fast
+            mine.session = requests.Session()
+            opened.append(mine.session)
+        return mine.session.post(live.url + "/v1/chat/completions", json={"model": model, "messages": HI}).status_code
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, (f"openai/made-up-{i}" for i in range(2000)))) == {200}
         assert set(pool.map(send, (f"groq/{c}" + "m" * 1_000_000 for c in "abcdefghij"))) == {200}
+    for session in opened:
+        session.close()
     page, samples = scrape(live.url)
     labelled = [ls for n, ls, _ in samples if n.startswith("bifrost_")]
     # each live worker: MAX_MODELS names of its own, the rest "other"; the archive of the workers the reload

@@ -109,7 +109,7 @@ class Gateway:
             "/openai/v1/models": models,
             "/health": {"GET": self.health, "HEAD": self.health},
             # open like /health even with virtual keys: restrict it at the proxy (deploy/nginx/bifrost.conf)
-            "/metrics": {"GET": self.metrics_page},
+            "/metrics": {"GET": self.metrics_page, "HEAD": self.metrics_page},
         }
         # the routes that call providers: admitted under the worker's limit, reported as they start
         self.inference = frozenset({self.chat_completions})
@@ -124,6 +124,15 @@ class Gateway:
         self.admission = Admission(inference_limit())
 
     def __call__(self, environ, start_response):
+        body = self._respond(environ, start_response)
+        if environ["REQUEST_METHOD"] != "HEAD":
+            return body
+        # every route, errors included: the GET's status and headers (Content-Length too), never a body
+        if hasattr(body, "close"):
+            body.close()
+        return []
+
+    def _respond(self, environ, start_response):
         request_id = environ.get("HTTP_X_REQUEST_ID") or os.urandom(16).hex()  # PERF: uuid4 costs 4x
         path = environ.get("PATH_INFO") or "/"
         ctx = RequestContext(request_id=request_id, deadline=time.monotonic() + self.deadline, route=path,

@@ -16,6 +16,12 @@ Where the values live:
   (what it had in flight is no longer in flight) and folds its counters into
   ``bifrost-counters-archive.metrics``: totals never go backwards when ``max_requests`` recycles a worker,
   and the number of files stays bounded. A ``flock`` keeps scrapes and that fold apart.
+
+Label values come from clients (model names, fallbacks) and upstreams (error types), so none can break a
+scrape or grow it without bound: each value is cut to MAX_LABEL_CHARS and made encodable (``label_value``)
+when recorded, and again when read back from files and rendered; provider, model and reason labels keep
+the names the config gives plus the first few others per process, then "other" (``Bounded``); the archive
+is bounded the same way (``bound_archive``); a status is its 3-digit code.
 """
 
 from __future__ import annotations
@@ -42,9 +48,20 @@ _OWNED_VARIABLE = "BIFROST_METRICS_DIR_CREATED"  # set when prepare_directory ma
 _PREFIX, _SUFFIX = "bifrost-", ".metrics"
 _ARCHIVE = "bifrost-counters-archive.metrics"
 _LOCK_FILE = "bifrost-metrics.lock"
-# Model names come from clients: past this many label sets per family and process, new ones are counted
-# under the label value "overflow" instead of growing memory and scrape size without bound.
+# The last guard (each label is bounded on its own, see Bounded): past this many label sets per family and
+# process, new ones are counted under the label value "overflow".
 MAX_SERIES = 5000
+# Label values come from clients (model names, fallbacks) and upstreams (error types): each is cut to this
+# many characters, the cut marked, so one long name cannot make the files and the page large.
+MAX_LABEL_CHARS = 128
+_CUT_MARK = "\u2026"
+# Model names the config does not name get a label of their own for the first this-many per process, then
+# "other"; the variable overrides it.
+DEFAULT_MAX_MODELS = 100
+MAX_MODELS_VARIABLE = "BIFROST_METRICS_MAX_MODELS"
+# error types are ours, or an upstream's own words: bounded the same way
+_MAX_REASONS = 50
+OTHER = "other"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _CIRCUIT_STATES = ("closed", "open", "half_open")
 
@@ -57,6 +74,79 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
+
+# --- label values from outside -----------------------------------------------------------------------------
+
+
+def label_value(value) -> str:
+    """Any value as a label value: at most MAX_LABEL_CHARS characters (a cut ends in "…") of text that UTF-8
+    can encode (a lone surrogate, which JSON lets a client send, becomes the six characters ``\\udXXX``).
+    Idempotent, so values read back from files go through it again safely."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_LABEL_CHARS:
+        text = text[:MAX_LABEL_CHARS - 1] + _CUT_MARK  # cut first: a 1 MB name costs no more than a short one
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode()
+            if len(text) > MAX_LABEL_CHARS:
+                text = text[:MAX_LABEL_CHARS - 1] + _CUT_MARK
+    return text
+
+
+def status_label(status) -> str:
+    """An HTTP status as its 3-digit code, whatever code a refusal uses (a bounded set); else "other"."""
+    return str(status) if type(status) is int and 100 <= status <= 599 else OTHER
+
+
+class Bounded:
+    """One label fed from outside: the values in ``known``, then the first ``limit`` others this process
+    sees, then "other" — so no client can add series (memory, file and page size) without bound."""
+
+    __slots__ = ("known", "limit", "_seen", "_lock")
+
+    def __init__(self, known=(), *, limit: int) -> None:
+        self.known = frozenset(label_value(v) for v in known)
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value) -> str:
+        text = label_value(value)
+        if text in self.known or text in self._seen:
+            return text
+        with self._lock:
+            if len(self._seen) < self.limit:
+                self._seen.add(text)
+                return text
+        return OTHER
+
+
+def configured_models(config) -> set[str]:
+    """Every model name the config names: keys' ``models``, Azure and Bedrock ``deployments``, and the
+    virtual keys' ``allowed_models`` ("*" is not a name)."""
+    names: set[str] = set()
+    for conf in config.providers.values():
+        for key in conf.keys:
+            names.update(key.models)
+            for sub in (key.azure, key.bedrock):
+                names.update((sub or {}).get("deployments") or ())
+    for vk in config.virtual_keys:
+        for models in vk.providers.values():
+            names.update(models)
+    names.discard("*")
+    return names
+
+
+def max_models_setting(environ=None) -> int:
+    """``BIFROST_METRICS_MAX_MODELS`` (a whole number >= 0), else DEFAULT_MAX_MODELS."""
+    raw = (os.environ if environ is None else environ).get(MAX_MODELS_VARIABLE, "").strip()
+    if raw.isdecimal():
+        return int(raw)
+    if raw:
+        log.warning("%s=%r is not a whole number; using %d", MAX_MODELS_VARIABLE, raw, DEFAULT_MAX_MODELS)
+    return DEFAULT_MAX_MODELS
 
 # --- metric families ---------------------------------------------------------------------------------
 
@@ -90,9 +180,13 @@ class Family:
             key = self._keys.get((values, part))
             if key is not None:
                 return key
-        key = json.dumps([self.name, list(values), part], separators=(",", ":"))
+        key = _key_text(self.name, values, part)
         self._keys[(values, part)] = key
         return key
+
+
+def _key_text(name: str, values: tuple, part) -> str:
+    return json.dumps([name, list(values), part], separators=(",", ":"))
 
 
 _BASE = ("provider", "model", "method", "virtual_key_id", "virtual_key_name")
@@ -124,7 +218,8 @@ CLIENT_DISCONNECTS = Family("bifrost_client_disconnects_total", "counter",
 IN_FLIGHT = Family("bifrost_in_flight_requests", "gauge", "Chat requests being handled now (streams included).")
 IN_FLIGHT_STREAMS = Family("bifrost_in_flight_streams", "gauge", "Streams being relayed to clients now.")
 CIRCUITS = Family("bifrost_circuit_breaker_state", "gauge",
-                  "Worker processes in which the circuit of provider/model is in this state.",
+                  "Circuits of provider/model in this state, over all worker processes (model=\"other\" "
+                  "holds many).",
                   ("provider", "model", "state"))
 
 FAMILIES = (HTTP_REQUESTS, HTTP_DURATION, UPSTREAM_REQUESTS, SUCCESS_REQUESTS, ERROR_REQUESTS, UPSTREAM_LATENCY,
@@ -186,7 +281,8 @@ def _records(buf, used: int):
         value_at = _align8(pos + _LENGTH.size + length)
         if value_at + _VALUE.size > used:
             break
-        yield bytes(buf[pos + _LENGTH.size:pos + _LENGTH.size + length]).decode(), value_at
+        # "replace": a damaged file must not make every scrape fail
+        yield bytes(buf[pos + _LENGTH.size:pos + _LENGTH.size + length]).decode("utf-8", "replace"), value_at
         pos = value_at + _VALUE.size
 
 
@@ -196,7 +292,7 @@ class FileValues:
     Layout: an 8-byte header holding the number of bytes in use, then records ``[uint32 key length]
     [UTF-8 key, zero-padded so the value is 8-byte aligned][float64 value]``. A record is written whole
     before the header grows to cover it, so a reader never sees half of one; an update rewrites one aligned
-    8-byte value in place (no system call).
+    8-byte value in place (no system call). Writing a key cannot fail (``_encode_key``), nor can reading one.
     """
 
     def __init__(self, path: str, *, keep: bool) -> None:
@@ -246,7 +342,7 @@ class FileValues:
             self._file.close()
 
     def _append(self, key: str) -> int:
-        raw = key.encode()
+        raw = _encode_key(key)
         start = self._used
         value_at = _align8(start + _LENGTH.size + len(raw))
         end = value_at + _VALUE.size
@@ -269,6 +365,11 @@ class FileValues:
         self._map = mmap.mmap(self._file.fileno(), size)
 
 
+def _encode_key(key: str) -> bytes:
+    # Family.key makes ASCII keys; any other text (a lone surrogate) is escaped rather than fatal
+    return key.encode("utf-8", "backslashreplace")
+
+
 def read_file(path: str) -> dict[str, float]:
     try:
         with open(path, "rb") as f:
@@ -285,7 +386,7 @@ def write_file(path: str, values: dict[str, float]) -> None:
     """Replace ``path`` atomically with a file in the FileValues layout holding ``values``."""
     out = bytearray(_HEADER.size)
     for key, value in values.items():
-        raw = key.encode()
+        raw = _encode_key(key)
         out += _LENGTH.pack(len(raw)) + raw
         out += bytes(_align8(len(out)) - len(out))
         out += _VALUE.pack(value)
@@ -360,8 +461,34 @@ def worker_exited(pid: int, environ=None) -> None:
         totals = read_file(archive)
         for key, value in read_file(dead).items():
             totals[key] = totals.get(key, 0.0) + value
-        write_file(archive, totals)
+        write_file(archive, bound_archive(totals, max_models_setting(environ)))
         _unlink(dead)
+
+
+def bound_archive(totals: dict[str, float], max_models: int) -> dict[str, float]:
+    """Each worker has its own first ``max_models`` names, so every recycled worker could bring new ones:
+    the archive keeps the first ``max_models`` provider and model values (and _MAX_REASONS reasons) it
+    holds (those already archived come first), and adds the rest up under "other"."""
+    limits = {"provider": max_models, "model": max_models, "reason": _MAX_REASONS}
+    kept: dict[str, set] = {name: set() for name in limits}
+    positions = {fam.name: [(at, name) for at, name in enumerate(fam.labels) if name in limits] for fam in FAMILIES}
+    out: dict[str, float] = {}
+    for key, value in totals.items():
+        parsed = _parse_key(key)
+        if parsed is None or parsed[0] not in positions:
+            continue
+        name, labels, part = parsed
+        labels = list(labels)
+        for at, label in positions[name]:
+            seen = kept[label]
+            if labels[at] != OTHER and labels[at] not in seen:
+                if len(seen) < limits[label]:
+                    seen.add(labels[at])
+                else:
+                    labels[at] = OTHER
+        key = _key_text(name, labels, part)
+        out[key] = out.get(key, 0.0) + value
+    return out
 
 
 def collect(directory: str) -> dict[str, float]:
@@ -392,7 +519,18 @@ def _escape(value: str) -> str:
 def _labels(names: tuple, values: tuple) -> str:
     if not names:
         return ""
-    return "{" + ",".join(f'{n}="{_escape(str(v))}"' for n, v in zip(names, values)) + "}"
+    return "{" + ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values)) + "}"
+
+
+def _parse_key(key: str):
+    """``(family name, label values, part)`` of a stored key, label values made safe again (files outlive
+    the code that wrote them: an archive, a damaged file); None when the key is not one of ours."""
+    try:
+        name, label_values, part = json.loads(key)
+        hash(part)
+        return name, tuple(label_value(v) for v in label_values), part
+    except (ValueError, TypeError):
+        return None
 
 
 def _number(value: float) -> str:
@@ -409,8 +547,12 @@ def exposition(values: dict[str, float]) -> bytes:
     """Samples keyed by ``Family.key`` → Prometheus text format 0.0.4."""
     series: dict[str, dict[tuple, dict]] = {}
     for key, value in values.items():
-        name, label_values, part = json.loads(key)
-        parts = series.setdefault(name, {}).setdefault(tuple(label_values), {})
+        parsed = _parse_key(key)
+        if parsed is None:
+            continue
+        name, label_values, part = parsed
+        # values that became equal when made safe are one series: a page must not repeat a series
+        parts = series.setdefault(name, {}).setdefault(label_values, {})
         parts[part] = parts.get(part, 0.0) + value
     lines = []
     for fam in FAMILIES:
@@ -431,7 +573,7 @@ def exposition(values: dict[str, float]) -> bytes:
             lines.append(f"{fam.name}_bucket{_labels(names, (*label_values, '+Inf'))} {_number(count)}")
             lines.append(f"{fam.name}_sum{_labels(fam.labels, label_values)} {_number(parts.get('sum', 0.0))}")
             lines.append(f"{fam.name}_count{_labels(fam.labels, label_values)} {_number(count)}")
-    return ("\n".join(lines) + "\n").encode()
+    return ("\n".join(lines) + "\n").encode("utf-8", "backslashreplace")
 
 
 # --- the observer -------------------------------------------------------------------------------------------
@@ -444,19 +586,36 @@ class Metrics:
     :param breakers: the dispatcher's ``Breakers``, whose states are published per worker
     :param paths: the app's routes; any other path is counted as ``path="unmatched"``
     :param virtual_keys: the configured virtual keys, to turn ``ctx.virtual_key`` into id and name labels
+        (default: the config's); any other key is labelled ""
+    :param config: the GatewayConfig: only its providers are provider labels (others are "other"), and the
+        models it names are always model labels. Without it every provider name is bounded like a model.
+    :param max_models: how many other model names get a label of their own in this process (default
+        ``BIFROST_METRICS_MAX_MODELS``, else 100); the rest are "other"
     """
 
-    def __init__(self, *, breakers=None, paths=(), virtual_keys=()) -> None:
+    def __init__(self, *, breakers=None, paths=(), virtual_keys=(), config=None, max_models: int | None = None) -> None:
         self.breakers = breakers
         self.paths = frozenset(paths)
-        self.vk_labels = {vk_label(vk): (vk.id, vk.name) for vk in virtual_keys}
+        if max_models is None:
+            max_models = max_models_setting()
+        if config is not None:
+            virtual_keys = virtual_keys or config.virtual_keys
+            self.provider_label = Bounded(config.providers, limit=0)
+            self.model_label = Bounded(configured_models(config), limit=max_models)
+        else:
+            self.provider_label = Bounded(limit=max_models)
+            self.model_label = Bounded(limit=max_models)
+        self.reason_label = Bounded(limit=_MAX_REASONS)
+        self.vk_labels = {vk_label(vk): (label_value(vk.id), label_value(vk.name)) for vk in virtual_keys}
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()
         self._pid = 0
         self._directory: str | None = None
         self._counters = self._gauges = None
         self._in_flight: set[int] = set()
         self._streams: set[int] = set()
-        self._published: dict | None = None
+        self._circuits_shown: dict[tuple, tuple] = {}  # breaker key -> (provider, model, state) labels
+        self._circuit_counts: dict[tuple, float] = {}  # (provider, model, state) labels -> circuits
         self._warned = False
 
     def _stores(self):
@@ -475,7 +634,8 @@ class Metrics:
                     else:
                         self._counters, self._gauges = MemoryValues(), MemoryValues()
                     self._directory = directory
-                    self._in_flight, self._streams, self._published = set(), set(), None
+                    self._in_flight, self._streams = set(), set()
+                    self._circuits_shown, self._circuit_counts = {}, {}
                     self._pid = pid
         return self._counters, self._gauges
 
@@ -505,7 +665,7 @@ class Metrics:
                 gauges.set(IN_FLIGHT_STREAMS.key(()), len(self._streams))
         path = ctx.route if ctx.route in self.paths else "unmatched"
         method = ctx.method if ctx.method in _METHODS else "other"
-        http = (path, method, str(ctx.http_status or ctx.status))
+        http = (path, method, status_label(ctx.http_status or ctx.status))
         adds = [(HTTP_REQUESTS.key(http), 1.0)]
         observe(adds, HTTP_DURATION, http, duration)
         # counted upstream: requests that reached a provider, or that its open circuit refused
@@ -516,7 +676,8 @@ class Metrics:
 
     def _upstream(self, adds: list, ctx, duration: float) -> None:
         vk_id, vk_name = self.vk_labels.get(ctx.virtual_key, ("", ""))
-        base = (ctx.provider, ctx.model, "chat_completion_stream" if ctx.stream else "chat_completion", vk_id, vk_name)
+        base = (self.provider_label(ctx.provider), self.model_label(ctx.model),
+                "chat_completion_stream" if ctx.stream else "chat_completion", vk_id, vk_name)
         adds.append((UPSTREAM_REQUESTS.key(base), 1.0))
         success = ctx.status == 200 and not ctx.error_type and not ctx.client_disconnected
         if success:
@@ -524,7 +685,7 @@ class Metrics:
         elif ctx.client_disconnected:
             adds.append((CLIENT_DISCONNECTS.key(base), 1.0))
         else:
-            adds.append((ERROR_REQUESTS.key((*base, ctx.error_type or "unknown")), 1.0))
+            adds.append((ERROR_REQUESTS.key((*base, self.reason_label(ctx.error_type or "unknown"))), 1.0))
         observe(adds, UPSTREAM_LATENCY, (*base, "true" if success else "false"), duration)
         if ctx.ttft is not None:
             observe(adds, FIRST_TOKEN, base, ctx.ttft)
@@ -539,16 +700,29 @@ class Metrics:
             adds.append((FALLBACKS.key(base), 1.0))
 
     def _publish_circuits(self, gauges) -> None:
-        """This worker's breaker states, as 0/1 per state; they only change while a request runs."""
+        """This worker's number of circuits in each state per provider/model label (0/1 for a model with a
+        label of its own). They only change while a request runs; only what changed is rewritten."""
         if self.breakers is None:
             return
-        states = self.breakers.states()
-        if states == self._published:
-            return
-        self._published = states
-        for (provider, model), state in states.items():
-            for name in _CIRCUIT_STATES:
-                gauges.set(CIRCUITS.key((provider, model, name)), 1.0 if name == state else 0.0)
+        with self._publish_lock:  # one publisher at a time: an older count must not overwrite a newer one
+            changes = self.breakers.changes()
+            if not changes:
+                return
+            shown, counts = self._circuits_shown, self._circuit_counts
+            touched = set()
+            for key, state in changes.items():
+                before = shown.pop(key, None)
+                if before is not None:
+                    counts[before] -= 1.0
+                    touched.add(before[:2])
+                if state is not None:  # None: dropped from the table
+                    labels = (self.provider_label(key[0]), self.model_label(key[1]))
+                    shown[key] = (*labels, state)
+                    counts[shown[key]] = counts.get(shown[key], 0.0) + 1.0
+                    touched.add(labels)
+            for labels in touched:
+                for name in _CIRCUIT_STATES:
+                    gauges.set(CIRCUITS.key((*labels, name)), counts.get((*labels, name), 0.0))
 
     # the page
 

@@ -120,7 +120,7 @@ def _image_price(src: dict, w: int, h: int) -> float | None:
         return per_image
     per_pixel = src.get("input_cost_per_pixel") or src.get("output_cost_per_pixel")
     # per-pixel rates are a per-image list price divided by the pixel count: undo it to the tenth of a cent
-    return round(per_pixel * w * h, 6) if per_pixel else None
+    return round(per_pixel * w * h, 3) if per_pixel else None
 
 
 def select(source: dict) -> dict[str, dict]:

@@ -121,8 +121,8 @@ def _shown(url: str) -> str:
 
 class PriceTable:
     def __init__(self, entries: Mapping[str, dict], *, metadata: dict | None = None) -> None:
-        self.entries = dict(entries)
-        self.metadata = metadata or {}
+        self.entries = {k: v for k, v in entries.items() if k != METADATA_KEY}
+        self.metadata = metadata or entries.get(METADATA_KEY) or {}
         self._by_key = {k.lower(): v for k, v in self.entries.items()}
         rank = {p: i for i, p in enumerate(PROVIDER_PREFERENCE)}
         self._by_name: dict[str, dict] = {}
@@ -183,9 +183,13 @@ class PriceTable:
 # --- meters: usage × rates, one per kind of request ---------------------------------------------------
 
 
-def _rate(entry: dict, field: str) -> Decimal | None:
-    value = entry.get(field)
+def _decimal(value) -> Decimal | None:
+    # from the number's shortest decimal text: 2.5e-06 is exactly 0.0000025, not the binary float's expansion
     return Decimal(repr(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _rate(entry: dict, field: str) -> Decimal | None:
+    return _decimal(entry.get(field))
 
 
 def _count(value) -> int:
@@ -243,24 +247,26 @@ def _embedding(entry: dict, usage: dict) -> Decimal:
     return _tokens(entry, usage, output=False)
 
 
-def _per_unit(entry: dict, field: str, amount) -> Decimal:
-    rate = _rate(entry, field)
-    return rate * Decimal(repr(amount)) if rate is not None and _count(amount) else Decimal(0)
+def _per_unit(rate: Decimal | None, amount) -> Decimal:
+    """``rate × amount`` for a positive amount (characters, seconds, images) and a known rate, else 0."""
+    amount = _decimal(amount)
+    return rate * amount if rate is not None and amount is not None and amount > 0 else Decimal(0)
 
 
 def _speech(entry: dict, usage: dict) -> Decimal:
     characters = usage.get("characters", usage.get("input_chars"))
-    if _rate(entry, "input_cost_per_character") is not None and _count(characters):
-        return _per_unit(entry, "input_cost_per_character", characters)
+    per_character = _rate(entry, "input_cost_per_character")
+    if per_character is not None and _count(characters):
+        return _per_unit(per_character, characters)
     if _has_tokens(usage):
         return _tokens(entry, usage)
-    return _per_unit(entry, "output_cost_per_second", usage.get("seconds"))
+    return _per_unit(_rate(entry, "output_cost_per_second"), usage.get("seconds"))
 
 
 def _transcription(entry: dict, usage: dict) -> Decimal:
     if _has_tokens(usage) and _rate(entry, "input_cost_per_token") is not None:
         return _tokens(entry, usage)
-    return _per_unit(entry, "input_cost_per_second", usage.get("seconds"))
+    return _per_unit(_rate(entry, "input_cost_per_second"), usage.get("seconds"))
 
 
 def _image(entry: dict, usage: dict) -> Decimal:
@@ -270,8 +276,7 @@ def _image(entry: dict, usage: dict) -> Decimal:
     variants = variants if isinstance(variants, dict) else {}
     size, quality = usage.get("size"), usage.get("quality")
     per_image = variants.get(f"{quality}/{size}", variants.get(size, entry.get("output_cost_per_image")))
-    rate = _rate({"per_image": per_image}, "per_image")
-    return rate * _count(usage.get("images")) if rate is not None else Decimal(0)
+    return _per_unit(_decimal(per_image), _count(usage.get("images")))
 
 
 _METERS = {

@@ -353,3 +353,10 @@ def test_nothing_regenerates_at_import():
             "print('bifrost_wsgi.governance.prices_update' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_update_script_refuses_an_unreadable_source(tmp_path):
+    out = tmp_path / "prices.json"
+    done = _run_update(str(tmp_path / "absent.json"), out)
+    assert done.returncode != 0 and "prices_update:" in done.stderr and "absent.json" in done.stderr
+    assert not out.exists()

@@ -18,8 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import transport
-from .pricing import METADATA_KEY, TOKEN_FIELDS, name_forms
+from ..errors import GatewayError
+from .pricing import METADATA_KEY, TOKEN_FIELDS, name_forms, read_json
 
 DEFAULT_OUT = Path(__file__).with_name("prices.json")
 MODES = ("chat", "embedding", "completion", "audio_speech", "audio_transcription", "image_generation")
@@ -168,16 +168,17 @@ def _without_aliases(table: dict[str, dict]) -> dict[str, dict]:
 
 
 def _prices(entry: dict) -> dict:
-    return {k: v for k, v in entry.items() if k not in ("base_model",)}
+    return {k: v for k, v in entry.items() if k != "base_model"}
 
 
 def read_source(source: str) -> dict:
-    if source.startswith(("http://", "https://")):
-        status, body = transport.get(source, timeout=60.0)
-        if status != 200:
-            raise SystemExit(f"prices_update: {source} answered HTTP {status}")
-        return json.loads(body)
-    return json.loads(Path(source).read_text(encoding="utf-8"))
+    try:
+        table = read_json(source, timeout=60.0)
+    except (OSError, ValueError, GatewayError) as exc:
+        raise SystemExit(f"prices_update: {source}: {exc}") from None
+    if not isinstance(table, dict):
+        raise SystemExit(f"prices_update: {source}: not a JSON object")
+    return table
 
 
 def build(source: dict, *, source_name: str, taken_on: str) -> dict:

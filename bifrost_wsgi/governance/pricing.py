@@ -104,13 +104,14 @@ def _checked(table, where: str) -> dict:
     return entries
 
 
-def _read(url: str) -> object:
-    if url.startswith(("http://", "https://")):
-        status, body = transport.get(url, timeout=30.0)
+def read_json(location: str, *, timeout: float = 30.0) -> object:
+    """A JSON document from a file path or an http(s) URL (ValueError, OSError or a transport error if not)."""
+    if location.startswith(("http://", "https://")):
+        status, body = transport.get(location, timeout=timeout)
         if status != 200:
             raise ValueError(f"answered HTTP {status}")
         return json.loads(body)
-    return json.loads(Path(url).read_text(encoding="utf-8"))
+    return json.loads(Path(location).read_text(encoding="utf-8"))
 
 
 def _shown(url: str) -> str:
@@ -136,7 +137,7 @@ class PriceTable:
         entries = _checked(shipped, "prices.json")
         if pricing_url:
             try:
-                entries.update(_checked(_read(pricing_url), "pricing_url"))
+                entries.update(_checked(read_json(pricing_url), "pricing_url"))
             except (OSError, ValueError, GatewayError) as exc:
                 log.warning("pricing_url %s could not be used (%s); keeping the shipped prices",
                             _shown(pricing_url), exc)

@@ -25,8 +25,8 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from .. import transport
-from ..config import ConfigError, _num, _obj, _str
 from ..errors import GatewayError
+from .pricing_config import DEFAULT_SYNC_INTERVAL, parse_framework  # noqa: F401 (the pricing API)
 
 log = logging.getLogger("bifrost_wsgi.pricing")
 
@@ -38,7 +38,6 @@ TOKEN_FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_inp
 PROVIDER_PREFERENCE = ("openai", "anthropic", "gemini", "vertex", "mistral", "cohere", "xai", "groq", "cerebras",
                        "perplexity", "nebius", "parasail", "openrouter", "huggingface", "elevenlabs", "azure",
                        "bedrock")
-DEFAULT_SYNC_INTERVAL = 86400
 USD_STEP = Decimal("1e-10")
 _MEMO_LIMIT = 4096
 
@@ -287,30 +286,3 @@ _METERS = {
     "transcription": _transcription, "audio_transcription": _transcription,
     "image_generation": _image, "images": _image,
 }
-
-
-# --- config -------------------------------------------------------------------------------------------
-
-
-def parse_framework(raw: dict, path: str = "framework") -> dict:
-    """``framework`` of config.json, checked: ``{"pricing": {"pricing_url": str | None,
-    "pricing_sync_interval": seconds}}``; a bad value raises ConfigError naming its JSON path."""
-    raw = _obj(raw, path)
-    for key in raw:
-        if key != "pricing":
-            raise ConfigError(f"{path}.{key}: unknown key")
-    ppath = f"{path}.pricing"
-    pricing = _obj(raw.get("pricing", {}), ppath)
-    for key in pricing:
-        if key not in ("pricing_url", "pricing_sync_interval"):
-            raise ConfigError(f"{ppath}.{key}: unknown key")
-    url = pricing.get("pricing_url")
-    if url is not None:
-        url = _str(url, f"{ppath}.pricing_url").strip()
-        if not url:
-            raise ConfigError(f"{ppath}.pricing_url: must be a file path or an http(s) URL")
-        if "://" in url and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{ppath}.pricing_url: only http and https URLs are supported")
-    interval = _num(pricing.get("pricing_sync_interval", DEFAULT_SYNC_INTERVAL), f"{ppath}.pricing_sync_interval",
-                    lo=1)
-    return {"pricing": {"pricing_url": url or None, "pricing_sync_interval": interval}}

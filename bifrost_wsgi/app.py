@@ -115,7 +115,7 @@ class Gateway:
         self.inference = frozenset({self.chat_completions})
         self.body_limit = config.client.max_request_body_bytes
         self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes,
-                                       virtual_keys=config.virtual_keys)
+                                       virtual_keys=config.virtual_keys, config=config)
         # objects with request_started(ctx), stream_started(ctx) and request_finished(ctx)
         self.observers: list = [accesslog.AccessLog(), self.metrics]
         # gateway authentication (virtual keys); None when no virtual key is configured

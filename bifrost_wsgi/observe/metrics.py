@@ -130,8 +130,7 @@ def configured_models(config) -> set[str]:
     for conf in config.providers.values():
         for key in conf.keys:
             names.update(key.models)
-            for sub in (key.azure, key.bedrock):
-                names.update((sub or {}).get("deployments") or ())
+            names.update(key.deployments)
     for vk in config.virtual_keys:
         for models in vk.providers.values():
             names.update(models)

@@ -132,3 +132,14 @@ def test_cli_uses_the_settings_of_deploy_gunicorn_conf(monkeypatch):
     monkeypatch.setenv("BIFROST_KEEPALIVE", "30")
     assert cli.gunicorn_settings(args, workers=1, threads=1)["keepalive"] == 30
     assert runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["keepalive"] == 30
+
+
+def test_the_readme_and_the_deploy_files_stand_alone():
+    """Users get the repository only: no pointers to documents outside it."""
+    root = DEPLOY.parent
+    files = [root / "README.md", *sorted(p for p in DEPLOY.rglob("*") if p.is_file()),
+             *sorted((root / "bench").glob("*.py")), root / "bench" / "README.md"]
+    for path in files:
+        text = path.read_text()
+        for marker in ("CONTRACT", "§", "the performance issue", "../shared", "bifrost-behaviour"):
+            assert marker not in text, f"{path.relative_to(root)} mentions {marker!r}"

@@ -1,4 +1,4 @@
-"""Configuration (CONTRACT §2-3): Bifrost config.json loads unchanged; what we implement is strict and every
+"""Configuration: Bifrost config.json loads unchanged; what we implement is strict and every
 error names its JSON path; env references and env-only mode."""
 
 import json

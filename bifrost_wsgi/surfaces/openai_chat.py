@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import UpstreamProtocolError
 
-# Every finish reason the client sees is one of the four OpenAI values (CONTRACT §6).
+# Every finish reason the client sees is one of the four OpenAI values.
 FINISH_REASONS = {
     "stop": "stop",
     "length": "length",

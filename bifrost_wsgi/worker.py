@@ -47,9 +47,9 @@ def refusal(exc: BaseException) -> GatewayError:
     """The envelope for an exception gunicorn reports: a ClientError for what the client sent, a generic
     internal error (no detail) for anything else."""
     status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), 500)
+    if status == 500:
+        return GatewayError("internal server error")
     phrase = HTTPStatus(status).phrase
-    if status >= 500 and status != 501:
-        return GatewayError("internal server error", status=status)
     detail = str(exc)[:MAX_DETAIL]
     return ClientError(f"{phrase}: {detail}" if detail else phrase, status=status)
 

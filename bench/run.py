@@ -8,8 +8,8 @@ It starts the mock (``mock_upstream.py``), the baseline (``baseline.py``) and th
 gunicorn gthread with the same workers and threads, pins the load generator and the mock to one CPU and
 the servers to another when the machine has two, measures the mock's capacity first, then runs rounds in
 which the gateway and the baseline alternate. It prints one table of medians over the rounds, with the
-gateway/baseline ratio and PASS/FAIL against the targets of the performance issue, and stops every process
-it started.
+gateway/baseline ratio and PASS/FAIL against the performance targets (the README's Performance section), and
+stops every process it started.
 
 Latency is "added": per round, the p50/p99 of the server minus the p50/p99 of the mock measured directly, in
 turns with it (paired_round). CPU comes from /proc/<pid>/stat of the worker processes (utime + stime) before and after a batch.
@@ -63,8 +63,8 @@ TARGETS = {
     "cpu_req": ("CPU per request (us)", "", None),
     "ttft_added": ("stream first-token added p50 (ms)", "ratio <= 1.0", lambda g, b, r: r <= 1.0),
     "cpu_stream": (f"CPU per stream, {SHORT} chunks (ms)", "", None),
-    # the issue states 65 us on a machine where the bare relay's 20-event stream costs 2.7 ms of CPU, and
-    # its targets as ratios to the same run's baseline: the limit is scaled by this run's baseline
+    # the 65 us target was set on a machine where the bare relay's 20-event stream costs 2.7 ms of CPU, and
+    # the other targets are ratios to the same run's baseline: the limit is scaled by this run's baseline
     "cpu_chunk": ("CPU per chunk, marginal (us)", "<= 65 us at the reference", None),
     "rss": ("peak RSS per worker (MiB)", "<= 50 MiB", lambda g, b, r: g <= 50.0),
     "import": ("import + app build (ms)", "< 100 ms", lambda g, b, r: g < 100.0),
@@ -253,12 +253,12 @@ def fmt(key: str, v: float) -> str:
     return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
 
 
-REFERENCE_STREAM_MS = 2.7  # the bare relay's CPU for a 20-event stream on the performance issue's machine
+REFERENCE_STREAM_MS = 2.7  # the bare relay's CPU for a 20-event stream on the machine the targets were set on
 
 
 def chunk_limit(bl: dict) -> float:
     """The 65 us per-chunk target on this machine: scaled by how much CPU this run's bare relay needs for
-    the same 20-event stream as on the issue's reference machine (stricter on a faster machine)."""
+    the same 20-event stream as on the reference machine (stricter on a faster machine)."""
     stream_ms = bl.get("cpu_stream", float("nan"))
     if math.isnan(stream_ms) or stream_ms <= 0:
         return 65.0

@@ -3,9 +3,9 @@ errors into responses.
 
 A request flows one way: the surface parses the client's format into the internal request, routing runs it
 against its targets (providers translate, the transport sends), and the surface renders the answer or
-encodes the stream. Every response body goes back to the server wrapped in ``Reported``, which tells the
-observers (access log, metrics, request log) once, when the server closes it: streams included, whatever
-way they end.
+encodes the stream. Every request is reported to the observers (access log, metrics, request log) once, in
+one place: a complete answer as it is returned, a stream through ``Reported``, when the server closes it,
+whatever way it ended.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Admission:
     once with 503 ``queue_full``, so the server keeps threads free for ``/health``, ``/metrics`` and the
     answers already under way (a queued stream would only wait, silently, for a thread)."""
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.limit = limit
         self.busy = 0
         self._lock = threading.Lock()
@@ -168,7 +168,12 @@ class Gateway:
             err = E.InternalError()
             ctx.status, ctx.error_type = err.status, err.type
             body = self.error_response(recording_start_response, err, request_id, exc_info=sys.exc_info())
-        return Reported(body, ctx, self._finished_inference if admitted else self._finished)
+        finish = self._finished_inference if admitted else self._finished
+        if type(body) is list:
+            # a complete answer is reported now: whoever reads /metrics right after it must see it counted
+            finish(ctx)
+            return body
+        return Reported(body, ctx, finish)
 
     @staticmethod
     def error_response(start_response, err: E.GatewayError, request_id: str, exc_info=None):

@@ -142,19 +142,21 @@ def _check_keys(obj: dict, path: str, known: set, ignored: set, warnings: list) 
         raise ConfigError(f"{path}.{k}: unknown key")
 
 
-def resolve_env(value, path: str, environ: Mapping[str, str]):
-    """Replace every ``"env.NAME"`` string with the environment variable's value."""
+def resolve_env(value, path: str, environ: Mapping[str, str], *, missing: list[str]):
+    """Replace every ``"env.NAME"`` string with the environment variable's value; each one that is not set
+    adds a line to ``missing`` (all of them are reported at once, not one per start-up)."""
     if isinstance(value, str):
         if value.startswith("env."):
             name = value[4:]
             if name not in environ:
-                raise ConfigError(f"{path}: environment variable {name} is not set")
+                missing.append(f"{path}: environment variable {name} is not set")
+                return ""
             return environ[name]
         return value
     if isinstance(value, dict):
-        return {k: resolve_env(v, f"{path}.{k}", environ) for k, v in value.items()}
+        return {k: resolve_env(v, f"{path}.{k}", environ, missing=missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_env(v, f"{path}[{i}]", environ) for i, v in enumerate(value)]
+        return [resolve_env(v, f"{path}[{i}]", environ, missing=missing) for i, v in enumerate(value)]
     return value
 
 
@@ -408,9 +410,14 @@ def from_dict(data, *, environ: Mapping[str, str] | None = None, source: str = "
                 warnings.append(f"{k} is not implemented yet and is ignored")
             continue
         raise ConfigError(f"{k}: unknown top-level section")
-    data = {k: resolve_env(v, k, environ) for k, v in data.items() if k in _TOP_IMPLEMENTED}
+    missing: list[str] = []
+    data = {k: resolve_env(v, k, environ, missing=missing) for k, v in data.items() if k in _TOP_IMPLEMENTED}
+    if missing:
+        raise ConfigError("\n".join(missing))
     client = _client(data.get("client", {}), warnings)
     providers_raw = _obj(data.get("providers", {}), "providers")
+    if any(environ.get(name) for name in PROXY_VARIABLES):
+        providers_raw = {name: _proxy_from_environment(p) for name, p in providers_raw.items()}
     providers = {name: _provider(name, p, warnings) for name, p in providers_raw.items()}
     virtual_keys = _governance(data.get("governance", {}), warnings)
     config = GatewayConfig(client, providers, virtual_keys, tuple(warnings), source)
@@ -451,8 +458,37 @@ def from_file(path: str, *, environ: Mapping[str, str] | None = None) -> Gateway
     return from_dict(data, environ=environ, source=path)
 
 
+# the standard proxy variables (both spellings, as curl and requests read them): when one is set at start,
+# providers without a proxy_config go through the proxy they name, so locked-down networks work unconfigured
+PROXY_VARIABLES = tuple(v for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+                        for v in (name, name.lower()))
+
+
+def _proxy_from_environment(raw):
+    if isinstance(raw, dict) and "proxy_config" not in raw:
+        return {**raw, "proxy_config": {"type": "environment"}}
+    return raw  # an explicit proxy_config wins; anything malformed is reported by _provider
+
+
+def base_url_variable(name: str) -> str:
+    """Env-only mode: the variable that sets a provider's base URL (``OPENAI_BASE_URL``, ``MY_VLLM_BASE_URL``)."""
+    return name.upper().replace("-", "_") + "_BASE_URL"
+
+
 def _env_key(name: str, env: Mapping[str, str]) -> dict | None:
-    """Env-only mode (CONTRACT §3): one provider's config section from its conventional variables."""
+    """Env-only mode: one provider's config section from its conventional variables, with
+    ``network_config.base_url`` from ``<NAME>_BASE_URL`` when that is set."""
+    section = _env_credentials(name, env)
+    base_url = env.get(base_url_variable(name))
+    if base_url:
+        if section is None and ROWS[name].key_optional:
+            section = {"keys": []}  # a keyless local server (sgl) is enabled by its address alone
+        if section is not None:
+            section["network_config"] = {"base_url": base_url}
+    return section
+
+
+def _env_credentials(name: str, env: Mapping[str, str]) -> dict | None:
     row = ROWS[name]
     if name == "azure":
         if env.get("AZURE_OPENAI_API_KEY") and env.get("AZURE_OPENAI_ENDPOINT"):
@@ -473,7 +509,7 @@ def _env_key(name: str, env: Mapping[str, str]) -> dict | None:
             return {"keys": [{"name": "env", "value": "", "bedrock_key_config": b}]}
         return None
     if name == "ollama":
-        return {"keys": [], "network_config": {"base_url": env.get("OLLAMA_BASE_URL", "http://localhost:11434")}}
+        return {"keys": []}  # always on: keyless, at OLLAMA_BASE_URL or the row's default
     if row.env_keys and env.get(row.env_keys[0]):
         return {"keys": [{"name": "env", "value": env[row.env_keys[0]]}]}
     return None

@@ -16,7 +16,7 @@ class GatewayError(Exception):
     status = 500
     type = "internal_error"
     is_bifrost_error = True
-    #: set on errors whose envelope carries a top-level ``type`` (timeouts, per CONTRACT §8)
+    #: set on errors whose envelope carries a top-level ``type`` too (timeouts, as Bifrost answers them)
     top_level_type = False
 
     def __init__(
@@ -52,7 +52,7 @@ class GatewayError(Exception):
         return self
 
     def to_dict(self) -> dict:
-        """The Bifrost error envelope ; empty optional fields are omitted."""
+        """The Bifrost error envelope (README, "Validation and errors"); empty optional fields are omitted."""
         error = {"message": redact(self.message)}
         if self.type:
             error["type"] = self.type
@@ -90,7 +90,7 @@ class ClientError(GatewayError):
 
     status = 400
     type = "invalid_request_error"
-    # Bifrost's handler errors say false here (bifrost-behaviour.md §1.3)
+    # Bifrost says false here for errors its own request handling raises
     is_bifrost_error = False
 
 

@@ -1,6 +1,6 @@
 """The chat-completion request: stdlib dataclasses and the validator that builds them from parsed JSON.
 
-Validation follows CONTRACT §5: ``model`` first, then ``messages`` presence, then every other field in the
+Validation order (README, "Validation and errors"): ``model`` first, then ``messages`` presence, then every other field in the
 order it appears in the body, so the first violation reported is the first one in the document. Each
 violation raises ``ValidationError`` whose ``param`` is the JSON path (``messages[2].content[0].image_url.url``).
 ``null`` is accepted for every optional field and treated as absent. Objects nested inside known fields keep
@@ -408,7 +408,7 @@ def split_model(value) -> tuple[str, str]:
 
 
 def parse_request(body) -> ChatRequest:
-    """Validate a parsed JSON body (CONTRACT §5 order) and build the ChatRequest."""
+    """Validate a parsed JSON body (in the documented order) and build the ChatRequest."""
     if not isinstance(body, dict):
         raise BadRequest("invalid request format: request body must be a JSON object")
     provider, model = split_model(body.get("model"))

@@ -6,8 +6,11 @@
 Every value comes from an environment variable with a production default; the ``bifrost-wsgi`` command
 uses the same values. Why these:
 
-- ``gthread`` workers. A stream holds one thread for as long as it lasts, so concurrent requests and
-  streams = workers x threads (``BIFROST_THREADS`` is the knob). The sync worker is unsupported for
+- ``gthread`` workers (``bifrost_wsgi.worker.Worker``: gunicorn's own, answering gunicorn's refusals of
+  unparseable requests with the JSON error envelope instead of HTML, and refusing new connections at once
+  when told to stop instead of letting them hang while streams drain). A stream holds one thread for as
+  long as it lasts, so concurrent requests and streams = workers x threads (``BIFROST_THREADS`` is the
+  knob; the README's "Sizing workers x threads" says how to pick it). The sync worker is unsupported for
   streaming: it serves one request at a time and, since it only tells the master it is alive between
   requests, kills any stream longer than ``timeout`` ("WORKER TIMEOUT"); the app logs a warning once when
   it streams on a server that is not multithreaded.
@@ -21,20 +24,32 @@ uses the same values. Why these:
   systemd's TimeoutStopSec above it.
 - ``keepalive`` 75 s is longer than nginx's upstream ``keepalive_timeout`` (60 s in deploy/nginx/bifrost.conf),
   so gunicorn never closes an idle connection nginx is about to reuse. Idle connections cost no thread.
+  Without nginx in front, set ``BIFROST_KEEPALIVE=5`` (what bare ``bifrost-wsgi`` uses): gunicorn has no
+  deadline for reading a request's headers, so clients must not reach it directly in production (nginx
+  waits for whole headers and bodies before it takes a gunicorn thread: no slowloris).
+- Request limits of gunicorn's parser: a request line up to 8190 bytes, at most 64 header fields of up to
+  8190 bytes each (about 512 KB at worst); beyond that 414 or 431 with the JSON envelope. SDKs send about
+  20 headers of a few hundred bytes (a bearer token or a cookie at most a few KB); nginx's own default
+  (large_client_header_buffers 4 8k) is stricter still.
 - ``max_requests`` (+10 % jitter) recycles workers now and then; metrics survive it (bifrost_wsgi/observe/metrics.py).
 - gunicorn's own access log is off: the access log is ours, one JSON line per request on stdout
   (logger ``bifrost_wsgi.access``); gunicorn's and the app's messages go to stderr.
 - The app is not preloaded: each worker reads the config itself, so ``kill -HUP`` also reloads config.json
-  (check it first: ``bifrost-wsgi --check-config``) and a new version of the code.
+  and a new version of the code. The master checks the config first: a config that does not load is
+  logged (every problem, one line each) and the reload does not happen, so the running workers keep
+  serving. (A worker recycled by ``max_requests`` reads the file as it is then: edit, check with
+  ``bifrost-wsgi --check-config``, then HUP.)
 
 Variables: BIFROST_BIND (default BIFROST_HOST:BIFROST_PORT = 127.0.0.1:8080; "unix:/run/x.sock" works),
 BIFROST_WORKERS (default WEB_CONCURRENCY, else the number of cores), BIFROST_THREADS (64),
-BIFROST_GRACEFUL_TIMEOUT (300), BIFROST_MAX_REQUESTS (10000; 0 = never recycle), BIFROST_LOG_LEVEL (info),
+BIFROST_GRACEFUL_TIMEOUT (300), BIFROST_MAX_REQUESTS (10000; 0 = never recycle), BIFROST_KEEPALIVE (75),
+BIFROST_LOG_LEVEL (info),
 BIFROST_METRICS_DIR (default: a private temporary directory), FORWARDED_ALLOW_IPS (gunicorn's; also
 which peers the access log believes about the client address).
 """
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -56,12 +71,15 @@ def _default_bind():
 
 
 bind = [os.environ.get("BIFROST_BIND") or _default_bind()]
-worker_class = "gthread"
+worker_class = "bifrost_wsgi.worker.Worker"
 workers = _env_int("BIFROST_WORKERS", _env_int("WEB_CONCURRENCY", os.cpu_count() or 1))
 threads = _env_int("BIFROST_THREADS", 64)
 timeout = 30
 graceful_timeout = _env_int("BIFROST_GRACEFUL_TIMEOUT", 300)
-keepalive = 75
+keepalive = _env_int("BIFROST_KEEPALIVE", 75)
+limit_request_line = 8190
+limit_request_fields = 64
+limit_request_field_size = 8190
 max_requests = _env_int("BIFROST_MAX_REQUESTS", 10000)
 max_requests_jitter = max_requests // 10
 preload_app = False
@@ -100,7 +118,8 @@ def _check_config(server, pkg):
     try:
         config = pkg.config.load()
     except pkg.config.ConfigError as exc:
-        server.log.error("bifrost-wsgi: config error: %s", exc)
+        for line in str(exc).splitlines():
+            server.log.error("bifrost-wsgi: config error: %s", line)
         return None
     for warning in config.warnings:
         server.log.warning("bifrost-wsgi: %s", warning)
@@ -113,15 +132,22 @@ def _check_config(server, pkg):
 def on_starting(server):
     with _bifrost() as pkg:
         if _check_config(server, pkg) is None:
-            sys.exit(2)  # exit status 2, one line naming the JSON path: no worker boot loop
+            sys.exit(2)  # exit status 2, one line per problem naming its JSON path: no worker boot loop
         pkg.observe.metrics.prepare_directory()
+    # gunicorn has no hook that can call a reload off, and by on_reload new workers are about to replace
+    # the running ones: so the master's reload itself is guarded (this master object lives until exit)
+    server.reload = functools.partial(_reload_if_valid, server, server.reload)
 
 
-def on_reload(server):
-    # a bad config now would stop every new worker from booting, and gunicorn with them
+def _reload_if_valid(server, reload):
+    """A HUP: reload only with a config that loads; otherwise new workers could not serve, and the running
+    ones would already have been told to stop."""
     with _bifrost() as pkg:
-        if _check_config(server, pkg) is None:
-            server.log.error("bifrost-wsgi: the reload will fail: fix the config (bifrost-wsgi --check-config)")
+        valid = _check_config(server, pkg) is not None
+    if not valid:
+        server.log.error("bifrost-wsgi: not reloaded: the running workers keep serving their config")
+        return
+    reload()
 
 
 def child_exit(server, worker):

@@ -1,4 +1,4 @@
-"""Configuration (CONTRACT §2-3): Bifrost config.json loads unchanged; what we implement is strict and every
+"""Configuration: Bifrost config.json loads unchanged; what we implement is strict and every
 error names its JSON path; env references and env-only mode."""
 
 import json
@@ -154,3 +154,78 @@ def test_unreadable_and_invalid_json_files(tmp_path):
     bad.write_text("{")
     with pytest.raises(C.ConfigError, match="is not valid JSON"):
         C.load(str(bad), environ={})
+
+
+def test_every_missing_variable_is_reported_at_once():
+    with pytest.raises(C.ConfigError) as info:
+        C.from_dict({"providers": {"openai": {"keys": [{"value": "env.A1"}, {"value": "env.A2"}]},
+                                   "groq": {"keys": [{"value": "env.G1"}]}}}, environ={})
+    assert str(info.value).splitlines() == [
+        "providers.openai.keys[0].value: environment variable A1 is not set",
+        "providers.openai.keys[1].value: environment variable A2 is not set",
+        "providers.groq.keys[0].value: environment variable G1 is not set",
+    ]
+
+
+# env-only mode: <NAME>_BASE_URL for every provider env-only mode can enable
+BASE_URL_CASES = [
+    ("openai", {"OPENAI_API_KEY": "sk"}),
+    ("anthropic", {"ANTHROPIC_API_KEY": "sk"}),
+    ("gemini", {"GEMINI_API_KEY": "k"}),
+    ("cohere", {"COHERE_API_KEY": "k"}),
+    ("mistral", {"MISTRAL_API_KEY": "k"}),
+    ("groq", {"GROQ_API_KEY": "k"}),
+    ("cerebras", {"CEREBRAS_API_KEY": "k"}),
+    ("xai", {"XAI_API_KEY": "k"}),
+    ("openrouter", {"OPENROUTER_API_KEY": "k"}),
+    ("nebius", {"NEBIUS_API_KEY": "k"}),
+    ("parasail", {"PARASAIL_API_KEY": "k"}),
+    ("perplexity", {"PERPLEXITY_API_KEY": "k"}),
+    ("huggingface", {"HF_TOKEN": "k"}),
+    ("azure", {"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://e.openai.azure.com"}),
+    ("bedrock", {"AWS_BEARER_TOKEN_BEDROCK": "k"}),
+    ("ollama", {}),
+    ("sgl", {}),  # keyless: its address alone enables it
+]
+
+
+@pytest.mark.parametrize("name,env", BASE_URL_CASES)
+def test_env_only_base_url_variable(name, env):
+    variable = name.upper() + "_BASE_URL"
+    conf = C.from_environ({**env, variable: "http://10.1.2.3:8000/"})
+    assert conf.providers[name].network.base_url == "http://10.1.2.3:8000"
+    assert conf.providers[name].base_url == "http://10.1.2.3:8000"
+
+
+def test_env_only_base_url_alone_enables_no_keyed_provider():
+    conf = C.from_environ({"OPENAI_BASE_URL": "http://10.1.2.3:8000", "ANTHROPIC_BASE_URL": "http://x"})
+    assert set(conf.providers) == {"ollama"}
+
+
+def test_every_chat_provider_of_env_only_mode_has_a_base_url_case():
+    assert {n for n, _ in BASE_URL_CASES} == {n for n, row in C.ROWS.items() if row.chat_supported} - {"vertex"}
+
+
+PROXY_ENV = ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"]
+
+
+@pytest.mark.parametrize("variable", PROXY_ENV)
+def test_proxy_variables_are_honoured_by_default(variable):
+    env = {"OPENAI_API_KEY": "sk", variable: "http://proxy.internal:3128"}
+    assert C.from_environ(env).providers["openai"].proxy.type == "environment"
+    conf = C.from_dict({"providers": {"openai": {"keys": [{"value": "k"}]}}}, environ=env)
+    assert conf.providers["openai"].proxy.type == "environment"
+
+
+def test_explicit_proxy_config_wins_over_proxy_variables():
+    env = {"HTTPS_PROXY": "http://proxy.internal:3128"}
+    conf = C.from_dict({"providers": {
+        "openai": {"keys": [{"value": "k"}], "proxy_config": {"type": "none"}},
+        "groq": {"keys": [{"value": "k"}], "proxy_config": {"type": "http", "url": "http://other:8080"}},
+    }}, environ=env)
+    assert conf.providers["openai"].proxy.type == "none"
+    assert (conf.providers["groq"].proxy.type, conf.providers["groq"].proxy.url) == ("http", "http://other:8080")
+
+
+def test_without_proxy_variables_there_is_no_proxy():
+    assert C.from_environ({"OPENAI_API_KEY": "sk", "HTTPS_PROXY": ""}).providers["openai"].proxy.type == "none"

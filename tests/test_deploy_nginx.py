@@ -4,19 +4,16 @@
 import json
 import os
 import re
-import runpy
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from argparse import Namespace
 
 import openai
 import pytest
 import requests
 
-from bifrost_wsgi import cli
 from tests.conftest import OPENAI_KEY, provider_config
 from tests.deploy_procs import DEPLOY, Gunicorn, Nginx, nginx_binary, render_nginx_conf
 from tests.fakes import FakeUpstream, Reply, chat_completion, openai_chunks, sse
@@ -203,17 +200,3 @@ def test_metrics_and_logs_through_nginx_hold_no_secret(stack):
     for line in server.access_lines():
         assert {"request_id", "route", "status", "latency_ms"} <= line.keys()
 
-
-def test_cli_uses_the_settings_of_deploy_gunicorn_conf(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("BIFROST_") or name == "WEB_CONCURRENCY":
-            monkeypatch.delenv(name)
-    conf = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
-    args = Namespace(host="127.0.0.1", port=8080, log_level="info")
-    settings = cli.gunicorn_settings(args, workers=conf["workers"], threads=conf["threads"])
-    for name in ("worker_class", "workers", "threads", "timeout", "graceful_timeout", "keepalive", "max_requests",
-                 "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel", "proc_name",
-                 "control_socket_disable"):
-        assert settings[name] == conf[name], name
-    assert conf["bind"] == [settings["bind"]]
-    assert conf["workers"] == (os.cpu_count() or 1) and conf["threads"] == 64

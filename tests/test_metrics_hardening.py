@@ -298,11 +298,11 @@ def test_breaker_table_and_its_metrics_stay_bounded_over_http(monkeypatch, upstr
             samples = parse(s.get(server.url + "/metrics").text)
     finally:
         server.close()
-    assert len(app.dispatcher.breakers) <= 20
+    assert len(app.router.breakers) <= 20
     circuits = [(ls, v) for n, ls, v in samples if n == "bifrost_circuit_breaker_state"]
     assert len({ls["model"] for ls, _ in circuits}) == 100 + 1
     # model="other" holds many circuits; together they are the ones in the table now
-    assert sum(v for _, v in circuits) == len(app.dispatcher.breakers)
+    assert sum(v for _, v in circuits) == len(app.router.breakers)
 
 
 # --- HEAD --------------------------------------------------------------------------------------------------------

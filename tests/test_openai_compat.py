@@ -237,14 +237,16 @@ def test_weighted_key_choice_among_allowed_keys(upstream, serve):
 
 def test_http_proxy_from_proxy_config_and_env_proxies_ignored(upstream, serve, monkeypatch):
     """proxy_config decides: an HTTP forward proxy gets the absolute-URI request; the machine's *_PROXY
-    variables are not consulted when the type is none."""
+    variables are not consulted when the type is none (without a proxy_config they would be: see
+    test_ops_hardening.py)."""
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # would fail if requests read it
     proxy = FakeUpstream()
     try:
         url = serve({"providers": {
             "openai": {"keys": [{"value": "k-o"}], "network_config": {"base_url": "http://api.example.test"},
                        "proxy_config": {"type": "http", "url": proxy.url}},
-            "groq": {"keys": [{"value": "k-g"}], "network_config": {"base_url": upstream.url}},
+            "groq": {"keys": [{"value": "k-g"}], "network_config": {"base_url": upstream.url},
+                     "proxy_config": {"type": "none"}},
         }})
         proxy.add(Reply(json=chat_completion("via proxy")))
         upstream.add(Reply(json=chat_completion("direct")))

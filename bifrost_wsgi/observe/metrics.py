@@ -1,8 +1,8 @@
 """Prometheus metrics for ``GET /metrics``, summed over every gunicorn worker, with the stdlib only.
 
-Names follow Bifrost where it has them (``http_requests_total``, ``bifrost_upstream_requests_total``, …;
-bifrost-behaviour.md §6.3); retries, fallbacks, circuit breakers, in-flight work and client disconnects
-are ours.
+Names follow Bifrost's Prometheus plugin where it has them (``http_requests_total``,
+``bifrost_upstream_requests_total``, …); retries, fallbacks, circuit breakers, in-flight work and client
+disconnects are ours.
 
 Where the values live:
 

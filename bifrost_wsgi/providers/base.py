@@ -122,7 +122,7 @@ def add_turn(turns: list, role: str, blocks: list, *, key: str = "content") -> N
 
 def json_event(data: str | bytes) -> dict | None:
     """A stream event's payload as a JSON object, or None when it is not one: the translator counts it as
-    malformed and skips it (CONTRACT §7), never failing the stream."""
+    malformed and skips it (logged), never failing the stream."""
     try:
         value = json.loads(data)
     except ValueError:
@@ -131,7 +131,7 @@ def json_event(data: str | bytes) -> dict | None:
 
 
 def drop_nulls(value):
-    """Remove null members from a parsed JSON value, in place, and return it (CONTRACT §6: fields without a
+    """Remove null members from a parsed JSON value, in place, and return it (fields without a
     value are omitted). In place because it runs on every streamed chunk."""
     if isinstance(value, dict):
         dead = [k for k, v in value.items() if v is None]

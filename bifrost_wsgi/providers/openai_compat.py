@@ -37,7 +37,7 @@ def build_body(req: ChatRequest, target: Target, *, stream: bool, passthrough: b
         body.pop("stream_options", None)  # OpenAI rejects stream_options on a non-streamed request
     else:
         body["stream"] = True
-        # usage is always asked for; the client only sees it on the final chunk (CONTRACT §7)
+        # usage is always asked for; the client only sees it on the final chunk
         body["stream_options"] = {**params.get("stream_options", {}), "include_usage": True}
     if passthrough and req.extra:
         for k, v in req.extra.items():

@@ -1,4 +1,4 @@
-"""The provider table: one row per built-in provider (CONTRACT §4). OpenAI-compatible providers are rows;
+"""The provider table: one row per built-in provider (README, "Providers"). OpenAI-compatible providers are rows;
 providers that need translation point at their own adapter module.
 
 A row says where the provider lives and how it authenticates; ``config.py`` binds keys to a row, so a key

@@ -1,5 +1,5 @@
 """Per-provider admission: at most ``concurrency`` upstream calls in flight, ``buffer_size`` more waiting,
-and an immediate refusal beyond that (CONTRACT §2 ``concurrency_and_buffer_size``)."""
+and an immediate refusal beyond that (the provider's ``concurrency_and_buffer_size``)."""
 
 from __future__ import annotations
 

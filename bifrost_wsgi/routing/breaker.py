@@ -1,5 +1,5 @@
 """Per-target circuit breakers: after N consecutive failed requests a target is skipped for a cooldown,
-then a single probe request decides whether it closes again (CONTRACT §9)."""
+then a single probe request decides whether it closes again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What to do after a failed attempt: retry the same target, move to the next, or stop (CONTRACT §9).
+"""What to do after a failed attempt: retry the same target, move to the next, or stop.
 
 The error class says who is at fault; this table says what follows from it. One row per kind of failure,
 each with the reason. Waits come from ``Retry-After`` when the provider sent one, else exponential backoff

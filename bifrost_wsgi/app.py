@@ -26,7 +26,7 @@ from .routing.catalog import ModelLister
 from .routing.context import RequestContext
 from .routing.router import Router
 from .routing.upstream import BLOCKED_CLIENT_HEADERS
-from .schema import CHAT, CHAT_STREAM
+from .operations import CHAT
 from .surfaces import openai_chat
 
 log = logging.getLogger("bifrost_wsgi")
@@ -218,7 +218,7 @@ class Gateway:
             self.governance.authenticate(environ)
         req = openai_chat.parse(web.parse_json(web.read_body(environ, self.body_limit)))
         ctx.stream = req.stream
-        ctx.request_type = CHAT_STREAM if req.stream else CHAT
+        ctx.request_type = CHAT.request_type_for(stream=req.stream)
         ctx.provider, ctx.model = req.provider, req.model
         ctx.request = req
         try:

@@ -342,8 +342,6 @@ def _provider(name: str, raw, warnings) -> ProviderConfig:
 def _check_provider(conf: ProviderConfig, path: str, adapter) -> None:
     """Cross-field rules: what a provider cannot work without (each provider's module says what its keys need)."""
     row = conf.row
-    if not row.chat_supported:
-        return
     if not conf.keys and not conf.keyless:
         raise ConfigError(f"{path}.keys: at least one key is required")
     for i, key in enumerate(conf.keys):

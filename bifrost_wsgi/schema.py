@@ -20,10 +20,6 @@ from .errors import BadRequest, ValidationError
 
 Validator = Callable[[Any, str], Any]
 
-# The request types clients and observers see (``extra_fields.request_type``, logs, metrics).
-CHAT = "chat_completion"
-CHAT_STREAM = "chat_completion_stream"
-
 MODEL_FORMAT = "model should be in provider/model format"
 MESSAGES_REQUIRED = "messages is required for chat completion"
 

@@ -364,7 +364,8 @@ def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
     config = {"client": {"circuit_breaker": {"failure_threshold": 1000}},
               "providers": {"openai": provider_config(fake.url), "groq": provider_config(fake.url)}}
-    server = Gunicorn(config, tmp, workers=2, threads=4,
+    # 8 threads: each worker admits threads - 2 = 6 inference requests at once, room for 8 concurrent clients
+    server = Gunicorn(config, tmp, workers=2, threads=8,
                       env={"BIFROST_METRICS_DIR": str(tmp / "metrics"), metrics.MAX_MODELS_VARIABLE: str(MAX_MODELS)})
     server.metrics_dir = tmp / "metrics"
     yield server

@@ -47,6 +47,7 @@ SCHEMES = {
     "x-api-key": _header("x-api-key"),
     "api-key": _header("api-key"),
     "x-goog-api-key": _header("x-goog-api-key"),
+    "xi-api-key": _header("xi-api-key"),
     "bedrock": _bedrock,
     "vertex": _vertex,
     "none": _none,

@@ -24,10 +24,13 @@ class ProviderRow:
     max_tokens_field: str = "max_tokens"
     reasoning_object: bool = False  # sends {"reasoning": {...}} instead of "reasoning_effort"
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
-    chat_supported: bool = True
 
     def load_adapter(self):
         return importlib.import_module(f"{__package__}.{self.adapter}").ADAPTER
+
+    @property
+    def chat_supported(self) -> bool:
+        return self.load_adapter().translator("chat") is not None
 
 
 _R = ProviderRow
@@ -60,5 +63,6 @@ ROWS: dict[str, ProviderRow] = {r.name: r for r in (
     _R("huggingface", "openai_compat", "https://router.huggingface.co", env_keys=("HF_TOKEN",)),
     _R("sgl", "openai_compat", "", key_optional=True),
     _R("ollama", "openai_compat", "http://localhost:11434", key_optional=True),
-    _R("elevenlabs", "openai_compat", "https://api.elevenlabs.io", auth="none", chat_supported=False),
+    _R("elevenlabs", "elevenlabs", "https://api.elevenlabs.io", chat_path="", auth="xi-api-key",
+       env_keys=("ELEVENLABS_API_KEY",)),
 )}

@@ -20,7 +20,8 @@ import time
 
 from .. import errors as E
 from ..answers import PlainChunk, final_chunk, finish_reason, usage as checked_usage
-from ..schema import CHAT_STREAM, ChatRequest
+from ..operations import CHAT, Operation
+from ..schema import ChatRequest
 from ..wire.sse import KEEPALIVE
 from . import policy, upstream
 from .resume import PrefixSkipper, with_prefill
@@ -182,11 +183,11 @@ class StreamAttempt:
         self.prefill = prefill
         self.skip_prefix = skip_prefix
 
-    def __call__(self, rt, target, treq: ChatRequest, timeout: float, circuit) -> Opened:
+    def __call__(self, rt, target, translator, treq, timeout: float, circuit) -> Opened:
         ctx, net = self.ctx, rt.conf.network
         if self.prefill:
             treq = with_prefill(treq, self.prefill)
-        upreq = upstream.prepare(rt, target, treq, ctx, stream=True)
+        upreq = upstream.prepare(translator, target, treq, ctx, stream=True)
         rt.slots.acquire(timeout)
         resp = None
         try:
@@ -194,12 +195,12 @@ class StreamAttempt:
             ttft_deadline = time.monotonic() + first_token
             resp = upstream.send(rt, target, upreq, timeout=min(timeout, net.first_token_timeout), stream=True,
                                  read_timeout=net.stream_idle_timeout, client=ctx.client_socket)
-            translator = upstream.translate(target, rt.adapter.new_stream, treq, target)
+            decoder = Router.decoder(translator.framing)()
+            translator = upstream.translate(target, translator.new_stream, treq, target)
             if self.skip_prefix:
                 translator = PrefixSkipper(translator, self.skip_prefix)
             resp.deadline = ttft_deadline
             chunks = resp.iter_bytes()
-            decoder = Router.decoder(rt.adapter.framing)()
             backlog: list = []
             peeked: list = []
             content = False
@@ -233,19 +234,24 @@ class StreamAttempt:
             raise
 
 
-def open_stream(router: Router, req: ChatRequest, ctx, encoder) -> "StreamBody":
-    """Open the first target that yields content; return the ``StreamBody`` to hand to the server."""
-    state = StreamState(ctx.started, keep_text=router.config.client.stream_failover == "resume")
-    index, opened = router.run(req, ctx, StreamAttempt(ctx), request_type=CHAT_STREAM)
-    return StreamBody(router, req, ctx, encoder, opened, index, state)
+def open_stream(router: Router, req, ctx, encoder, operation: Operation = CHAT) -> "StreamBody":
+    """Open the first target that yields content; return the ``StreamBody`` to hand to the server.
+    Mid-stream failover resumes chat answers only (it continues the text already sent)."""
+    resume = operation is CHAT and router.config.client.stream_failover == "resume"
+    state = StreamState(ctx.started, keep_text=resume)
+    index, opened = router.run(req, ctx, StreamAttempt(ctx), operation=operation, stream=True)
+    return StreamBody(router, req, ctx, encoder, opened, index, state, operation=operation, resume=resume)
 
 
 class StreamBody:
     """The WSGI iterable of a streamed answer. ``close()`` releases the upstream connection at once."""
 
-    def __init__(self, router: Router, req: ChatRequest, ctx, encoder, opened: Opened, index: int,
-                 state: StreamState) -> None:
+    def __init__(self, router: Router, req, ctx, encoder, opened: Opened, index: int, state: StreamState, *,
+                 operation: Operation = CHAT, resume: bool = False) -> None:
         self.router = router
+        self.operation = operation
+        self.request_type = operation.request_type_for(stream=True)
+        self.resume = resume
         self.req = req
         self.ctx = ctx
         self.encoder = encoder
@@ -326,7 +332,7 @@ class StreamBody:
     def _resumed(self, opened: Opened, err: E.GatewayError) -> bool:
         """After a failure: True when the stream now continues on another target; else the failure is kept
         for the client and the observers."""
-        err.attach(provider=opened.target.provider, model=opened.target.model, request_type=CHAT_STREAM)
+        err.attach(provider=opened.target.provider, model=opened.target.model, request_type=self.request_type)
         opened.settle(err)  # after the first byte too, a broken stream is the target's failure
         opened.close()
         if self._resume(err):
@@ -338,7 +344,7 @@ class StreamBody:
 
     def _resume(self, err: E.GatewayError) -> bool:
         """Mid-stream failover (``client.stream_failover: "resume"``): continue on the next target."""
-        if self.router.config.client.stream_failover != "resume" or not policy.decide(err).fallback:
+        if not self.resume or not policy.decide(err).fallback:
             return False
         state = self.state
         if state.tool_calls_sent:
@@ -353,16 +359,15 @@ class StreamBody:
             log.info("request %s: stream failed after %d chunks (%s); resuming on %s/%s", ctx.request_id,
                      state.index, err.message, *targets[index])
             try:
-                _, opened = self.router.run(req, ctx, StreamAttempt(ctx, prefill=sent), request_type=CHAT_STREAM,
-                                            targets=one)
+                _, opened = self.router.run(req, ctx, StreamAttempt(ctx, prefill=sent), stream=True, targets=one)
             except E.ProviderRejected as rejected:
                 if not sent or isinstance(rejected, E.ContentFiltered):
                     continue
                 log.info("request %s: %s/%s refused the prefill (%s); asking for a fresh answer", ctx.request_id,
                          *targets[index], rejected.message)
                 try:
-                    _, opened = self.router.run(req, ctx, StreamAttempt(ctx, skip_prefix=sent),
-                                                request_type=CHAT_STREAM, targets=one)
+                    _, opened = self.router.run(req, ctx, StreamAttempt(ctx, skip_prefix=sent), stream=True,
+                                                targets=one)
                 except E.GatewayError as again:
                     log.info("request %s: resume on %s/%s failed: %s", ctx.request_id, *targets[index], again.message)
                     continue

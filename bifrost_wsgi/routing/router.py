@@ -18,7 +18,8 @@ from ..answers import check_completion
 from ..config import GatewayConfig, ProviderConfig
 from ..providers.base import Key, Target
 from ..providers.registry import ROWS
-from ..schema import CHAT, ChatRequest
+from ..operations import CHAT, Operation
+from ..schema import ChatRequest
 from ..wire.eventstream import EventStreamDecoder
 from ..wire.sse import SSEDecoder
 from . import policy, upstream
@@ -68,18 +69,21 @@ class Router:
 
     # --- target resolution ----------------------------------------------------------------------
 
-    def resolve(self, provider: str, model: str) -> tuple[Runtime, Target]:
+    def resolve(self, provider: str, model: str, operation: Operation = CHAT):
+        """The runtime, target and translator for one target of a request; a ClientError when it cannot
+        serve this operation at all."""
         rt = self.providers.get(provider)
         if rt is None:
             row = ROWS.get(provider)
-            if row is not None and not row.chat_supported:
-                raise E.UnsupportedOperation(f"chat_completion is not supported by {provider} provider")
+            if row is not None and row.load_adapter().translator(operation.name) is None:
+                raise E.UnsupportedOperation(f"{operation.request_type} is not supported by {provider} provider")
             raise E.UnknownProvider(f"provider {provider} is not configured", param="model")
         conf = rt.conf
-        if not conf.row.chat_supported:
-            raise E.UnsupportedOperation(f"chat_completion is not supported by {provider} provider")
+        translator = rt.adapter.translator(operation.name)
+        if translator is None:
+            raise E.UnsupportedOperation(f"{operation.request_type} is not supported by {provider} provider")
         key = self.choose_key(conf, model)
-        return rt, Target(provider, model, conf.base_url, key, conf.row, rt.headers)
+        return rt, Target(provider, model, conf.base_url, key, conf.row, rt.headers), translator
 
     @staticmethod
     def choose_key(conf: ProviderConfig, model: str) -> Key:
@@ -107,14 +111,16 @@ class Router:
 
     # --- the attempt loop -------------------------------------------------------------------------
 
-    def run(self, req: ChatRequest, ctx: RequestContext, attempt, *, request_type: str, start: int = 0,
-            targets: list[tuple[str, str]] | None = None):
+    def run(self, req, ctx: RequestContext, attempt, *, operation: Operation = CHAT, stream: bool = False,
+            start: int = 0, targets: list[tuple[str, str]] | None = None):
         """Try each target in order with its retries; return ``(index, result)`` of the first success.
 
-        ``attempt(rt, target, req, timeout, circuit)`` does one upstream call and returns a result or raises a
+        ``req`` is any internal request with ``provider``, ``model``, ``fallbacks`` and ``with_target``.
+        ``attempt(rt, target, translator, req, timeout, circuit)`` does one upstream call and returns a result or raises a
         GatewayError; an attempt whose result is still under way (a stream) says ``settles_later`` and tells
         the circuit itself how it ended. When every target fails, the primary's error is raised.
         """
+        request_type = operation.request_type_for(stream=stream)
         if targets is None:
             targets = [(req.provider, req.model), *req.fallbacks]
         first_error: E.GatewayError | None = None
@@ -127,7 +133,7 @@ class Router:
                 log.info("request %s: falling back to %s/%s (fallback %d) after %s", ctx.request_id,
                          provider, model, index, _describe(last_error))
             try:
-                rt, target = self.resolve(provider, model)
+                rt, target, translator = self.resolve(provider, model, operation)
             except E.ClientError as err:
                 if index == start:
                     if isinstance(err, E.UnknownProvider) and provider not in ROWS:
@@ -139,7 +145,7 @@ class Router:
                 continue
             ctx.key_name = target.key.name
             try:
-                result = self._run_target(req, ctx, attempt, rt, target)
+                result = self._run_target(req, ctx, attempt, rt, target, translator)
                 return index, result
             except E.GatewayError as err:
                 err.attach(provider=provider, model=model, request_type=request_type)
@@ -161,7 +167,7 @@ class Router:
             raise E.InternalError("no target could be tried")
         raise first_error
 
-    def _run_target(self, req, ctx, attempt, rt: Runtime, target: Target):
+    def _run_target(self, req, ctx, attempt, rt: Runtime, target: Target, translator):
         provider, model = target.provider, target.model
         circuit = self.breakers.get(provider, model)
         if not circuit.allow():
@@ -176,7 +182,7 @@ class Router:
                 raise E.UpstreamTimeout("request deadline exceeded before the provider answered")
             ctx.attempts += 1
             try:
-                result = attempt(rt, target, target_req, min(net.timeout, remaining), circuit)
+                result = attempt(rt, target, translator, target_req, min(net.timeout, remaining), circuit)
             except E.GatewayError as err:
                 wait = None
                 if policy.decide(err).retry and retries < net.max_retries:
@@ -203,9 +209,10 @@ class Router:
 
     # --- a whole answer --------------------------------------------------------------------------------
 
-    def complete(self, req: ChatRequest, ctx: RequestContext) -> Answer:
-        def attempt(rt: Runtime, target: Target, treq: ChatRequest, timeout: float, circuit) -> Answer:
-            upreq = upstream.prepare(rt, target, treq, ctx, stream=False)
+    def complete(self, req, ctx: RequestContext, operation: Operation = CHAT) -> Answer:
+        """A whole answer of ``operation`` from the first target that gives one."""
+        def attempt(rt: Runtime, target: Target, translator, treq, timeout: float, circuit) -> Answer:
+            upreq = upstream.prepare(translator, target, treq, ctx, stream=False)
             rt.slots.acquire(timeout)
             try:
                 t0 = time.monotonic()
@@ -215,11 +222,14 @@ class Router:
                 latency = int((time.monotonic() - t0) * 1000)
             finally:
                 rt.slots.release()
-            result = check_completion(upstream.translate(target, rt.adapter.parse_response, body, target))
-            ctx.usage = result.get("usage")
+            result = upstream.translate(target, translator.parse_response, body, target)
+            if operation is CHAT:
+                result = check_completion(result)
+            if isinstance(result, dict) and isinstance(result.get("usage"), dict):
+                ctx.usage = result["usage"]
             return Answer(result, target.provider, target.model, latency)
 
-        return self.run(req, ctx, attempt, request_type=CHAT)[1]
+        return self.run(req, ctx, attempt, operation=operation)[1]
 
 
 def _describe(err) -> str:

@@ -50,10 +50,15 @@ class Runtime:
     headers: dict = field(default_factory=dict)  # the row's fixed headers + network_config.extra_headers
 
 
-def prepare(rt: Runtime, target: Target, req, ctx, *, stream: bool) -> UpstreamRequest:
+def prepare(translator, target: Target, req, ctx, *, stream: bool) -> UpstreamRequest:
     """The upstream request for one attempt, with headers and credentials: the client's forwarded headers
     first, then the operator's (which win), then the key."""
-    upreq = translate(target, rt.adapter.build_request, req, target, stream=stream, passthrough=ctx.passthrough)
+    upreq = translate(target, translator.build_request, req, target, stream=stream, passthrough=ctx.passthrough)
+    return finish_request(upreq, target, ctx)
+
+
+def finish_request(upreq: UpstreamRequest, target: Target, ctx) -> UpstreamRequest:
+    """Headers and credentials on a built request (for translators that build several per attempt too)."""
     headers = upreq.headers
     operator = target.extra_headers
     if ctx.extra_headers:

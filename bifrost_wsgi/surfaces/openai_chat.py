@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..answers import PlainChunk
 from ..errors import GatewayError
 from ..routing.router import Answer
-from ..schema import CHAT, CHAT_STREAM, ChatRequest, parse_request
+from ..operations import CHAT
+from ..schema import ChatRequest, parse_request
 from ..wire.sse import DONE, compact as _dumps, encode
 
 
@@ -22,7 +23,7 @@ def parse(body) -> ChatRequest:
 def render(answer: Answer) -> dict:
     result = answer.body
     result["extra_fields"] = {
-        "request_type": CHAT,
+        "request_type": CHAT.request_type,
         "provider": answer.provider,
         "model_requested": answer.model,
         "latency": answer.latency_ms,
@@ -47,7 +48,8 @@ class ChatStreamEncoder:
         data = chunk.json_without_nulls() if type(chunk) is PlainChunk else _dumps(chunk)
         if self._serving != state.serving:
             self._serving = state.serving
-            self._head = (',"extra_fields":{"request_type":"' + CHAT_STREAM + '","provider":' + _dumps(state.provider)
+            self._head = (',"extra_fields":{"request_type":"' + CHAT.stream_request_type + '","provider":'
+                          + _dumps(state.provider)
                           + ',"model_requested":' + _dumps(state.model_requested) + ',"chunk_index":')
         index, latency = state.mark()
         return f'data: {data[:-1]}{self._head}{index},"latency":{latency}}}}}\n\n'.encode()

@@ -235,13 +235,6 @@ class KeyRules:
     def models_request(self, target: Target) -> UpstreamRequest | None:
         return None
 
-    #: translators for operations other than chat (``operations.Operation.name`` -> translator object with
-    #: ``build_request``, ``parse_response``, and ``new_stream``/``framing`` when it streams)
-    translators: dict = {}
-
     def translator(self, name: str):
-        """This provider's translator for an operation; None when the provider has no such API. The adapter
-        itself translates chat."""
-        if name == "chat":
-            return self
-        return self.translators.get(name)
+        """The adapter itself translates chat (providers/translators.py finds the other operations')."""
+        return self if name == "chat" else None

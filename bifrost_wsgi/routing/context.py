@@ -18,7 +18,8 @@ class RequestContext:
     extra_headers: dict = field(default_factory=dict)  # x-bf-eh-* headers the client asked to forward
     client_socket: object = None  # the server's client socket, when it exposes one (gunicorn does)
     started: float = field(default_factory=time.monotonic)
-    route: str = ""
+    route: str = ""  # the route's path, or its template (``/v1/models/{provider}/{model}``)
+    params: dict = field(default_factory=dict)  # the template's values
     stream: bool = False
     method: str = ""  # HTTP method
     client_ip: str = ""  # accesslog.client_ip(environ): the proxy's X-Real-IP when the peer is a trusted proxy

@@ -18,6 +18,7 @@ from ..answers import check_completion
 from ..config import GatewayConfig, ProviderConfig
 from ..providers.base import Key, Target
 from ..providers.registry import ROWS
+from ..providers.translators import translator as translator_for
 from ..operations import CHAT, Operation
 from ..schema import ChatRequest
 from ..wire.eventstream import EventStreamDecoder
@@ -75,11 +76,11 @@ class Router:
         rt = self.providers.get(provider)
         if rt is None:
             row = ROWS.get(provider)
-            if row is not None and row.load_adapter().translator(operation.name) is None:
+            if row is not None and translator_for(row, row.load_adapter(), operation.name) is None:
                 raise E.UnsupportedOperation(f"{operation.request_type} is not supported by {provider} provider")
             raise E.UnknownProvider(f"provider {provider} is not configured", param="model")
         conf = rt.conf
-        translator = rt.adapter.translator(operation.name)
+        translator = translator_for(conf.row, rt.adapter, operation.name)
         if translator is None:
             raise E.UnsupportedOperation(f"{operation.request_type} is not supported by {provider} provider")
         key = self.choose_key(conf, model)

@@ -8,16 +8,39 @@ event holding the error envelope, then ``[DONE]``.
 
 from __future__ import annotations
 
+from .. import web
 from ..answers import PlainChunk
 from ..errors import GatewayError
-from ..routing.router import Answer
 from ..operations import CHAT
-from ..schema import ChatRequest, parse_request
+from ..routing import relay
+from ..routing.router import Answer
+from ..schema import parse_request
+from ..urls import Route
 from ..wire.sse import DONE, compact as _dumps, encode
+from . import inbound
 
 
-def parse(body) -> ChatRequest:
-    return parse_request(body)
+def chat_completions(gateway, environ, start_response, ctx):
+    inbound.authenticate(gateway, environ)
+    req = parse_request(web.parse_json(web.read_body(environ, gateway.body_limit)))
+    try:
+        inbound.bind(gateway, environ, ctx, req, CHAT)
+        if req.stream:
+            stream = relay.open_stream(gateway.router, req, ctx, ChatStreamEncoder())
+            gateway.stream_started(ctx)
+            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
+            return stream
+        answer = gateway.router.complete(req, ctx)
+    except GatewayError as err:
+        if not err.request_type:
+            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
+        raise
+    ctx.output = answer.body
+    return web.json_response(start_response, 200, render(answer), [("x-request-id", ctx.request_id)])
+
+
+_CHAT = {"POST": Route(chat_completions, inference=True)}
+ROUTES = {"/v1/chat/completions": _CHAT, "/openai/v1/chat/completions": _CHAT, "/openai/chat/completions": _CHAT}
 
 
 def render(answer: Answer) -> dict:

@@ -1,0 +1,60 @@
+"""What every inference route does with a client's request around its own format: authenticate before the
+body is read, bind the parsed request to the context (target, request type, the gateway's ``x-bf-*``
+headers, the client's socket), and authorise it against the virtual key."""
+
+from __future__ import annotations
+
+import logging
+
+from ..operations import Operation
+from ..routing.upstream import BLOCKED_CLIENT_HEADERS
+
+log = logging.getLogger("bifrost_wsgi")
+
+_TRUE = ("true", "1", "yes")
+
+
+def authenticate(gateway, environ) -> None:
+    """Before the body is read: no parsing work for whoever has no key."""
+    if gateway.governance is not None:
+        gateway.governance.authenticate(environ)
+
+
+def bind(gateway, environ, ctx, req, operation: Operation) -> None:
+    """Record what the request is, check it against the virtual key, and take the gateway's own headers."""
+    ctx.stream = bool(getattr(req, "stream", False))
+    ctx.request_type = operation.request_type_for(stream=ctx.stream)
+    ctx.provider, ctx.model = req.provider, req.model
+    ctx.request = req
+    if gateway.governance is not None:
+        ctx.virtual_key = gateway.governance.authorize(environ, req)
+    ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
+    ctx.extra_headers = forwarded_headers(environ)
+    ctx.client_socket = environ.get("gunicorn.socket")
+    if ctx.stream and not environ.get("wsgi.multithread", True):
+        _warn_single_threaded()
+
+
+def forwarded_headers(environ) -> dict:
+    """``x-bf-eh-<name>: v`` request headers become upstream header ``<name>`` (never credentials, framing or
+    forwarding headers)."""
+    out = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_X_BF_EH_"):
+            name = key[13:].lower().replace("_", "-")
+            if name and name not in BLOCKED_CLIENT_HEADERS:
+                out[name] = value
+    return out
+
+
+_warned_single_threaded = False
+
+
+def _warn_single_threaded() -> None:
+    """Once per process: a stream pins its worker, and gunicorn's sync worker kills it at --timeout."""
+    global _warned_single_threaded
+    if not _warned_single_threaded:
+        _warned_single_threaded = True
+        log.warning("streaming on a server that is not multithreaded (gunicorn's sync worker?): each stream "
+                    "blocks the whole worker and the sync worker kills streams longer than its timeout; "
+                    "use gthread workers (deploy/gunicorn.conf.py, or the bifrost-wsgi command)")

@@ -1,0 +1,65 @@
+"""The route table: paths and path templates to a route per HTTP method.
+
+A path is looked up in a dict first (every fixed path: the hot path costs one lookup); templates such as
+``/genai/v1beta/models/{model}:generateContent`` are tried after, in the order they were added. ``{name}``
+matches one path segment (``{name:path}`` several); the values reach the handler as ``ctx.params``, and the
+template itself is what logs and metrics name the route by (a bounded set, whatever clients send)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+_PARAM = re.compile(r"\{(\w+)(?::(path))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """``handler(gateway, environ, start_response, ctx) -> body``. ``inference`` routes call providers: they are
+    admitted under the worker's limit and reported as started. ``envelope(err) -> (status, headers, body)``
+    writes the route's own error format (Anthropic's, Google's, …); None means Bifrost's."""
+
+    handler: Callable
+    inference: bool = False
+    envelope: Callable | None = None
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.fixed: dict[str, dict[str, Route]] = {}
+        self.templates: list[tuple[str, re.Pattern, dict[str, Route]]] = []
+
+    def add(self, path: str, methods: dict[str, Route]) -> None:
+        if "{" not in path:
+            self.fixed.setdefault(path, {}).update(methods)
+            return
+        for template, _, known in self.templates:
+            if template == path:
+                known.update(methods)
+                return
+        pattern, pos = [], 0
+        for m in _PARAM.finditer(path):
+            pattern.append(re.escape(path[pos:m.start()]))
+            pattern.append(f"(?P<{m[1]}>.+?)" if m[2] else f"(?P<{m[1]}>[^/]+?)")
+            pos = m.end()
+        pattern.append(re.escape(path[pos:]))
+        self.templates.append((path, re.compile("".join(pattern) + r"\Z"), dict(methods)))
+
+    def extend(self, routes: dict[str, dict[str, Route]], *, prefix: str = "") -> None:
+        for path, methods in routes.items():
+            self.add(prefix + path, methods)
+
+    def match(self, path: str) -> tuple[str, dict[str, Route] | None, dict]:
+        """(the route's name: its path or template, its methods or None, the template's values)."""
+        methods = self.fixed.get(path)
+        if methods is not None:
+            return path, methods, {}
+        for template, pattern, methods in self.templates:
+            m = pattern.match(path)
+            if m is not None:
+                return template, methods, m.groupdict()
+        return path, None, {}
+
+    def names(self) -> list[str]:
+        return [*self.fixed, *(t for t, _, _ in self.templates)]

@@ -136,8 +136,7 @@ class Gateway:
             if self.governance is not None:
                 # before the body is read: no parsing work for whoever has no key
                 self.governance.authenticate(environ)
-            body = web.read_body(environ, self.body_limit)
-            req = schema.parse_request(web.parse_json(body))
+            req = schema.parse_request(web.read_json(environ, self.body_limit), max_fallbacks=self.config.client.max_fallbacks)
             ctx.stream = req.stream
             ctx.provider, ctx.model = req.provider, req.model
             request_type = CHAT_STREAM if req.stream else CHAT

@@ -488,7 +488,7 @@ def parse_request(body, *, max_fallbacks: int = 10) -> ChatRequest:
             stream = boolean(value, key)
         elif key == "fallbacks":
             if isinstance(value, list) and len(value) > max_fallbacks:
-                _fail(key, f"must have at most {max_fallbacks} items")
+                _fail(key, f"must have at most {max_fallbacks} item{'s' if max_fallbacks != 1 else ''}")
             fallbacks = array(_model_ref)(value, key)
         elif key == "max_tokens":
             max_tokens = integer(1)(value, key)

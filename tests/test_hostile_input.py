@@ -12,7 +12,7 @@ import requests
 
 from bifrost_wsgi import config as C
 from tests.conftest import provider_config
-from tests.fakes import Reply, chat_completion, openai_chunks, sse
+from tests.fakes import FakeUpstream, Reply, chat_completion, openai_chunks, sse
 from tests.procs import Gateway
 
 LONE = "\ud800"  # a lone UTF-16 surrogate; json.dumps writes it as the escape "\ud800"
@@ -217,8 +217,6 @@ def test_fallback_cap_defaults_to_ten():
 
 @pytest.fixture(scope="module")
 def live():
-    from tests.fakes import FakeUpstream
-
     fake = FakeUpstream()
     fake.handler = lambda rec: Reply(json=chat_completion())
     gw = Gateway({"providers": {"openai": provider_config(fake.url)}}, workers=1, threads=4)

@@ -1,6 +1,6 @@
 """The chat-completion request: stdlib dataclasses and the validator that builds them from parsed JSON.
 
-Validation follows the documented order: ``model`` first, then ``messages`` presence, then every other field in the
+Validation order (README, "Validation and errors"): ``model`` first, then ``messages`` presence, then every other field in the
 order it appears in the body, so the first violation reported is the first one in the document. Each
 violation raises ``ValidationError`` whose ``param`` is the JSON path (``messages[2].content[0].image_url.url``).
 ``null`` is accepted for every optional field and treated as absent. Objects nested inside known fields keep

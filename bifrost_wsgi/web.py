@@ -1,4 +1,4 @@
-"""WSGI plumbing: bounded body reading, JSON parsing, status lines and response helpers."""
+"""WSGI plumbing: bounded body reading, strict decoding and JSON parsing, status lines and response helpers."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def parse_json(body):
     if suspect:
         del text
         try:
-            where = lone_surrogate_path(doc)
+            where = _surrogate_path(doc)
         except RecursionError:
             raise BadRequest("invalid request format: JSON nested too deeply") from None
         if where is not None:
@@ -150,7 +150,7 @@ def _has_lone_surrogate_escape(text: str) -> bool:
     return False
 
 
-def lone_surrogate_path(doc, path: str = ""):
+def _surrogate_path(doc, path: str = ""):
     """``(JSON path, "holds"/"has a key holding")`` of the first string in document order holding a UTF-16
     surrogate, or None. A key that holds one is reported at the path of the object it is a key of."""
     if isinstance(doc, str):
@@ -159,18 +159,18 @@ def lone_surrogate_path(doc, path: str = ""):
         for key, value in doc.items():
             if _SURROGATE.search(key):
                 return path, "has a key holding"
-            found = lone_surrogate_path(value, f"{path}.{key}" if path else key)
+            found = _surrogate_path(value, f"{path}.{key}" if path else key)
             if found is not None:
                 return found
     elif isinstance(doc, list):
         for i, value in enumerate(doc):
-            found = lone_surrogate_path(value, f"{path}[{i}]")
+            found = _surrogate_path(value, f"{path}[{i}]")
             if found is not None:
                 return found
     return None
 
 
-def scrub(text: str) -> str:
+def _scrub(text: str) -> str:
     """``text`` with every UTF-16 surrogate replaced by U+FFFD (they cannot be encoded as UTF-8)."""
     return _SURROGATE.sub("\ufffd", text)
 
@@ -182,7 +182,7 @@ def dumps(obj) -> bytes:
     try:
         return text.encode()
     except UnicodeEncodeError:
-        return scrub(text).encode()
+        return _scrub(text).encode()
 
 
 def json_response(start_response, status: int, obj, headers: list | None = None):

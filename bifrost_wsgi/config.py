@@ -66,6 +66,8 @@ class ClientConfig:
     drop_excess_requests: bool = False
     stream_failover: str = "off"
     request_deadline: float = 300.0
+    # each fallback is a full upstream call (with its retries): the cap bounds the work one request can cause
+    max_fallbacks: int = 10
     breaker: Breaker = field(default_factory=Breaker)
 
 
@@ -168,7 +170,7 @@ _TOP_IGNORED = {"$schema", "config_store", "logs_store", "vector_store", "plugin
                 "framework", "websocket"}
 
 _CLIENT_KNOWN = {"max_request_body_size_mb", "drop_excess_requests", "stream_failover",
-                 "request_deadline_in_seconds", "circuit_breaker"}
+                 "request_deadline_in_seconds", "circuit_breaker", "max_fallbacks"}
 _CLIENT_IGNORED = {"initial_pool_size", "prometheus_labels", "allowed_origins", "enable_logging",
                    "disable_content_logging", "log_retention_days", "enable_governance", "enforce_governance_header",
                    "allow_direct_keys", "enable_litellm_fallbacks", "header_filter_config", "mcp_agent_depth",
@@ -194,6 +196,8 @@ def _client(raw, warnings) -> ClientConfig:
         kw["stream_failover"] = mode
     if "request_deadline_in_seconds" in raw:
         kw["request_deadline"] = _num(raw["request_deadline_in_seconds"], f"{path}.request_deadline_in_seconds", lo=1)
+    if "max_fallbacks" in raw:
+        kw["max_fallbacks"] = _num(raw["max_fallbacks"], f"{path}.max_fallbacks", lo=0, integer=True)
     if "circuit_breaker" in raw:
         bp = f"{path}.circuit_breaker"
         b = _obj(raw["circuit_breaker"], bp)

@@ -13,7 +13,9 @@ as data and each object is walked once, without rebuilding what does not need it
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from .errors import BadRequest, ValidationError
@@ -73,15 +75,18 @@ def integer(lo: int | None = None, hi: int | None = None) -> Validator:
 
 
 def enum(*allowed: str) -> Validator:
+    """One of ``allowed``; returns the schema's own string, so that a value repeated in every message
+    (``"role": "user"``) is held once, not once per message."""
     choices = ", ".join(allowed)
-    allowed_set = frozenset(allowed)
+    canonical = {a: a for a in allowed}
 
     def check(value, path):
         if not isinstance(value, str):
             _fail(path, "must be a string")
-        if value not in allowed_set:
+        own = canonical.get(value)
+        if own is None:
             _fail(path, f"must be one of {choices}")
-        return value
+        return own
 
     return check
 
@@ -99,7 +104,8 @@ def array(item: Validator, *, min_items: int = 0) -> Validator:
             _fail(path, "must be an array")
         if len(value) < min_items:
             _fail(path, f"must have at least {min_items} item{'s' if min_items > 1 else ''}")
-        return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        out = [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value if all(map(operator.is_, out, value)) else out
 
     return check
 
@@ -108,23 +114,37 @@ def map_of(item: Validator) -> Validator:
     def check(value, path):
         if not isinstance(value, dict):
             _fail(path, "must be an object")
-        return {k: item(v, f"{path}.{k}") for k, v in value.items()}
+        out = {k: item(v, f"{path}.{k}") for k, v in value.items()}
+        return value if all(map(operator.is_, out.values(), value.values())) else out
 
     return check
 
 
 def obj(fields: dict[str, Validator], *, required: tuple[str, ...] = (), check: Callable | None = None) -> Validator:
-    """An object validated key by key in document order; unknown keys are kept, nulls dropped."""
+    """An object validated key by key in document order; unknown keys are kept, nulls dropped.
+
+    PERF: memory. The object is returned as it is unless a null was dropped or a rule changed a value, so a
+    large body is not copied object by object (composite validators likewise return their input unchanged).
+    """
 
     def validate(value, path):
         if not isinstance(value, dict):
             _fail(path, "must be an object")
-        out = {}
+        changed = None  # the values rules replaced, by key; {} as soon as there is a null to drop
         for key, v in value.items():
             if v is None:
+                changed = changed if changed is not None else {}
                 continue
             rule = fields.get(key)
-            out[key] = rule(v, f"{path}.{key}") if rule is not None else v
+            if rule is not None:
+                cleaned = rule(v, f"{path}.{key}")
+                if cleaned.__class__ is str:
+                    if cleaned is not v:
+                        value[key] = cleaned  # an enum's own equal string: swapped in place (see enum)
+                elif cleaned is not v:
+                    changed = changed if changed is not None else {}
+                    changed[key] = cleaned
+        out = value if changed is None else {k: c for k, v in value.items() if (c := changed.get(k, v)) is not None}
         for key in required:
             if key not in out:
                 _fail(f"{path}.{key}", "is required")
@@ -342,24 +362,61 @@ PARAMS: dict[str, Validator] = {
 }
 
 
+def _raw_field(name: str) -> property:
+    return property(lambda self: self.raw.get(name), doc=f"``{name}`` of the turn, None when absent")
+
+
 @dataclass(slots=True)
 class Message:
-    """One conversation turn. ``raw`` is the validated dict (nulls dropped), forwarded as is."""
+    """One conversation turn: a view of ``raw``, the validated dict (nulls dropped), forwarded as is.
 
-    role: str
-    content: Any = None  # str, list of part dicts, or None
-    name: str | None = None
-    tool_calls: list | None = None
-    tool_call_id: str | None = None
-    reasoning: str | None = None
-    reasoning_details: list | None = None
-    raw: dict = field(default_factory=dict, repr=False)
+    PERF: memory. A body of many small turns must not cost many times its size, so a turn holds nothing
+    but its dict and reads its fields from it.
+    """
+
+    raw: dict
+
+    role = property(lambda self: self.raw["role"], doc="the turn's role (always present)")
+    content = _raw_field("content")  # str, list of part dicts, or None
+    name = _raw_field("name")
+    tool_calls = _raw_field("tool_calls")
+    tool_call_id = _raw_field("tool_call_id")
+    reasoning = _raw_field("reasoning")
+    reasoning_details = _raw_field("reasoning_details")
 
     @classmethod
     def from_valid(cls, raw: dict) -> "Message":
-        g = raw.get
-        return cls(raw["role"], g("content"), g("name"), g("tool_calls"), g("tool_call_id"),
-                   g("reasoning"), g("reasoning_details"), raw)
+        return cls(raw)
+
+
+class Turns(Sequence):
+    """``ChatRequest.messages`` as parsed: the validated turn dicts, handed out as ``Message`` views.
+
+    PERF: memory. Views are made as the turns are read (a translator reads them once or twice), so a body
+    of many tiny messages holds one dict per turn, not a dict and an object.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[dict]) -> None:
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [Message(r) for r in self.raw[index]]
+        return Message(self.raw[index])
+
+    def __iter__(self):
+        return map(Message, self.raw)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Turns({self.raw!r})"
 
 
 @dataclass(slots=True)
@@ -372,7 +429,7 @@ class ChatRequest:
 
     provider: str
     model: str
-    messages: list[Message]
+    messages: Sequence[Message]  # Turns when parsed from a body
     params: dict
     fallbacks: list[tuple[str, str]] = field(default_factory=list)
     stream: bool = False
@@ -403,8 +460,9 @@ def split_model(value) -> tuple[str, str]:
     return provider, model
 
 
-def parse_request(body) -> ChatRequest:
-    """Validate a parsed JSON body (in the documented order) and build the ChatRequest."""
+def parse_request(body, *, max_fallbacks: int = 10) -> ChatRequest:
+    """Validate a parsed JSON body (in the documented order) and build the ChatRequest; at most ``max_fallbacks``
+    fallbacks (each is a whole upstream call)."""
     if not isinstance(body, dict):
         raise BadRequest("invalid request format: request body must be a JSON object")
     provider, model = split_model(body.get("model"))
@@ -412,7 +470,7 @@ def parse_request(body) -> ChatRequest:
     if not isinstance(raw_messages, list) or not raw_messages:
         raise BadRequest(MESSAGES_REQUIRED, param="messages")
 
-    messages: list[Message] = []
+    messages: Sequence[Message] = ()
     params: dict = {}
     extra: dict = {}
     fallbacks: list[tuple[str, str]] = []
@@ -425,10 +483,12 @@ def parse_request(body) -> ChatRequest:
         if rule is not None:
             params[key] = rule(value, key)
         elif key == "messages":
-            messages = [Message.from_valid(message(m, f"messages[{i}]")) for i, m in enumerate(value)]
+            messages = Turns(array(message)(value, key))
         elif key == "stream":
             stream = boolean(value, key)
         elif key == "fallbacks":
+            if isinstance(value, list) and len(value) > max_fallbacks:
+                _fail(key, f"must have at most {max_fallbacks} item{'s' if max_fallbacks != 1 else ''}")
             fallbacks = array(_model_ref)(value, key)
         elif key == "max_tokens":
             max_tokens = integer(1)(value, key)

@@ -279,8 +279,9 @@ def test_totals_are_summed_over_gunicorn_workers(tmp_path):
     fake = FakeUpstream()
     fake.handler = lambda rec: Reply(json=chat_completion(), delay=0.05)
     metrics_dir = tmp_path / "metrics"
-    # 8 threads: each worker admits threads - 2 = 6 inference requests at once, room for the 8 clients below
-    server = Gunicorn({"providers": {"openai": provider_config(fake.url)}}, tmp_path, workers=2, threads=8,
+    # 12 threads: each worker admits threads - 2 = 10 inference requests at once, room for the 8 clients below
+    # even when one worker accepts them all
+    server = Gunicorn({"providers": {"openai": provider_config(fake.url)}}, tmp_path, workers=2, threads=12,
                       env={"BIFROST_METRICS_DIR": str(metrics_dir)})
     try:
         def one(_):

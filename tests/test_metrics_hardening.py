@@ -364,8 +364,9 @@ def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
     config = {"client": {"circuit_breaker": {"failure_threshold": 1000}},
               "providers": {"openai": provider_config(fake.url), "groq": provider_config(fake.url)}}
-    # 8 threads: each worker admits threads - 2 = 6 inference requests at once, room for 8 concurrent clients
-    server = Gunicorn(config, tmp, workers=2, threads=8,
+    # 12 threads: each worker admits threads - 2 = 10 inference requests at once, room for 8 concurrent clients
+    # even when one worker accepts them all
+    server = Gunicorn(config, tmp, workers=2, threads=12,
                       env={"BIFROST_METRICS_DIR": str(tmp / "metrics"), metrics.MAX_MODELS_VARIABLE: str(MAX_MODELS)})
     server.metrics_dir = tmp / "metrics"
     yield server

@@ -167,7 +167,8 @@ class Template:
     def match(self, data: str) -> PlainChunk | None:
         if data.startswith(self.head) and data.endswith(self.tail):
             text = data[len(self.head):len(data) - len(self.tail)]
-            if len(text) > 2 and is_string(text):
+            # a lone surrogate escape takes the general path, which replaces it (the client gets valid UTF-8)
+            if len(text) > 2 and "\\ud" not in text.lower() and is_string(text):
                 return PlainChunk(self.out_head + text + self.out_tail, text)
         return None
 

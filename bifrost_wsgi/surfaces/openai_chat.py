@@ -22,7 +22,7 @@ from . import inbound
 
 def chat_completions(gateway, environ, start_response, ctx):
     inbound.authenticate(gateway, environ)
-    req = parse_request(web.parse_json(web.read_body(environ, gateway.body_limit)))
+    req = parse_request(web.read_json(environ, gateway.body_limit), max_fallbacks=gateway.config.client.max_fallbacks)
     try:
         inbound.bind(gateway, environ, ctx, req, CHAT)
         if req.stream:

@@ -10,6 +10,7 @@ stripped, comment lines (leading ":") are ignored, a blank line dispatches the e
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -160,8 +161,26 @@ def decode(chunks: Iterable[bytes]) -> Iterator[Event]:
     yield from decoder.close()
 
 
-#: compact JSON, ASCII-only: what every event we send carries
-compact = json.JSONEncoder(separators=(",", ":")).encode
+_ascii_json = json.JSONEncoder(separators=(",", ":")).encode
+# in ASCII JSON: an escaped backslash or an escaped surrogate pair (kept, group 1), or a lone escaped surrogate
+_SURROGATE_ESCAPES = re.compile(r"(\\\\|\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2})|\\ud[89a-f][0-9a-f]{2}")
+
+
+def compact(obj) -> str:
+    """Compact JSON, ASCII-only: what every event we send carries.
+
+    A lone UTF-16 surrogate in a string (upstream JSON can carry one as ``"\\ud800"``) becomes U+FFFD: it is
+    no text a client could decode. Only output with a surrogate escape (also how a character beyond U+FFFF
+    is written) is scanned again; the scan keeps pairs and never starts inside an escaped backslash.
+    """
+    text = _ascii_json(obj)
+    if "\\ud" not in text:
+        return text
+    return _SURROGATE_ESCAPES.sub(_keep_or_replace, text)
+
+
+def _keep_or_replace(m: re.Match) -> str:
+    return m.group(1) or "\\ufffd"
 
 DONE = b"data: [DONE]\n\n"
 

@@ -130,6 +130,8 @@ def _has_content(chunk) -> bool:
     if type(chunk) is not dict:
         return True  # a PlainChunk, or another operation's own event (it is sent as soon as it exists)
     for choice in chunk.get("choices") or ():
+        if choice.get("text"):
+            return True  # a text_completion chunk
         delta = choice.get("delta") or {}
         for k in _CONTENT_KEYS:
             if delta.get(k):

@@ -9,36 +9,16 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ...answers import check_completion
 from ...schema import parse_request
 from ..base import Target, UpstreamRequest
+from ..via_chat import ViaChat
 from .convert import chat_body
 from .native import OPENAI_ROWS
 
 
 def as_chat(req, target: Target, *, stream: bool):
-    """The chat request for a Responses request (validated by the chat schema)."""
+    """The chat request for a Responses request (validated by the chat schema), for ViaChat."""
     return parse_request(chat_body(req.body, provider=target.provider, model=target.model, stream=stream))
-
-
-class ViaChat:
-    def __init__(self, adapter) -> None:
-        self.adapter = adapter
-        self.framing = adapter.framing
-
-    def build_request(self, req, target: Target, *, stream: bool, passthrough: bool = False) -> UpstreamRequest:
-        return self.adapter.build_request(as_chat(req, target, stream=stream), target, stream=stream,
-                                          passthrough=False)
-
-    def parse_response(self, body: bytes, target: Target) -> dict:
-        # a chat.completion: the surface renders it as a Response (it knows the request's settings)
-        return check_completion(self.adapter.parse_response(body, target))
-
-    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes, target: Target):
-        return self.adapter.parse_error(status, headers, body, target)
-
-    def new_stream(self, req, target: Target):
-        return self.adapter.new_stream(as_chat(req, target, stream=True), target)
 
 
 class ByRow:

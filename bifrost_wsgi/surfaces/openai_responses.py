@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import web
 from ..answers import PlainChunk
 from ..errors import GatewayError
-from ..operations import RESPONSES
+from ..operations import COUNT_TOKENS, RESPONSES
 from ..response_items import (TERMINAL, RawEvent, function_call_item, message_item, new_id, reasoning_item,
                               response_from_chat, response_object, text_part, usage_from_chat)
 from ..routing import relay
@@ -45,8 +45,28 @@ def responses(gateway, environ, start_response, ctx):
     return web.json_response(start_response, 200, render(answer, req.body), [("x-request-id", ctx.request_id)])
 
 
+def input_tokens(gateway, environ, start_response, ctx):
+    """``POST /v1/responses/input_tokens``: what the same body would count as input on the target."""
+    inbound.authenticate(gateway, environ)
+    req = parse_responses(web.parse_json(web.read_body(environ, gateway.body_limit)))
+    try:
+        inbound.bind(gateway, environ, ctx, req, COUNT_TOKENS)
+        answer = gateway.router.complete(req, ctx, COUNT_TOKENS)
+    except GatewayError as err:
+        if not err.request_type:
+            err.attach(provider=req.provider, model=req.model, request_type=COUNT_TOKENS.request_type)
+        raise
+    result = answer.body
+    result["extra_fields"] = {"request_type": COUNT_TOKENS.request_type, "provider": answer.provider,
+                              "model_requested": answer.model, "latency": answer.latency_ms}
+    return web.json_response(start_response, 200, result, [("x-request-id", ctx.request_id)])
+
+
 _RESPONSES = {"POST": Route(responses, inference=True)}
-ROUTES = {"/v1/responses": _RESPONSES, "/openai/v1/responses": _RESPONSES, "/openai/responses": _RESPONSES}
+_INPUT_TOKENS = {"POST": Route(input_tokens, inference=True)}
+ROUTES = {"/v1/responses": _RESPONSES, "/openai/v1/responses": _RESPONSES, "/openai/responses": _RESPONSES,
+          "/v1/responses/input_tokens": _INPUT_TOKENS, "/openai/v1/responses/input_tokens": _INPUT_TOKENS,
+          "/openai/responses/input_tokens": _INPUT_TOKENS}
 
 
 def render(answer: Answer, body: dict) -> dict:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BadRequest
-from ..schema import _fail, _model_ref, array, enum, integer, split_model, string
+from ..schema import _fail, array, enum, integer, split_model, string
+from .fields import collect
 
 INPUT_REQUIRED = "input is required for embeddings"
 
@@ -58,7 +59,7 @@ def _token(value, path):
 _token_array = array(_token, min_items=1)
 
 
-def _input(value) -> tuple[list[str] | None, list[list[int]] | None]:
+def _input(value, path) -> tuple[list[str] | None, list[list[int]] | None]:
     """A string, an array of strings, an array of token ids, or an array of token-id arrays."""
     if isinstance(value, str):
         return [value], None
@@ -79,20 +80,6 @@ def parse_embedding(body) -> EmbeddingRequest:
     raw_input = body.get("input")
     if raw_input is None or raw_input == "" or raw_input == []:
         raise BadRequest(INPUT_REQUIRED, param="input")
-    texts = tokens = None
-    params: dict = {}
-    extra: dict = {}
-    fallbacks: list[tuple[str, str]] = []
-    for key, value in body.items():
-        if value is None or key == "model":
-            continue
-        rule = PARAMS.get(key)
-        if rule is not None:
-            params[key] = rule(value, key)
-        elif key == "input":
-            texts, tokens = _input(value)
-        elif key == "fallbacks":
-            fallbacks = array(_model_ref)(value, key)
-        else:
-            extra[key] = value
-    return EmbeddingRequest(provider, model, texts, tokens, params, fallbacks, False, extra)
+    fields = collect(body, PARAMS, {"input": _input})
+    texts, tokens = fields.own["input"]
+    return EmbeddingRequest(provider, model, texts, tokens, fields.params, fields.fallbacks, False, fields.extra)

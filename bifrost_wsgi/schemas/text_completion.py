@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BadRequest
-from ..schema import (_fail, _model_ref, any_object, array, boolean, integer, map_of, number, split_model, stop,
+from ..schema import (_fail, any_object, array, boolean, integer, map_of, number, split_model, stop,
                       string)
+from .fields import collect
 
 PROMPT_REQUIRED = "prompt is required for text completion"
 
@@ -49,7 +50,7 @@ class TextCompletionRequest:
                                      self.extra)
 
 
-def _prompt(value):
+def _prompt(value, path):
     if isinstance(value, str):
         return value
     if not isinstance(value, list) or not value:
@@ -68,23 +69,6 @@ def parse_text_completion(body) -> TextCompletionRequest:
     provider, model = split_model(body.get("model"))
     if body.get("prompt") is None or body.get("prompt") in ("", []):
         raise BadRequest(PROMPT_REQUIRED, param="prompt")
-    prompt = None
-    params: dict = {}
-    extra: dict = {}
-    fallbacks: list[tuple[str, str]] = []
-    stream = False
-    for key, value in body.items():
-        if value is None or key == "model":
-            continue
-        rule = PARAMS.get(key)
-        if rule is not None:
-            params[key] = rule(value, key)
-        elif key == "prompt":
-            prompt = _prompt(value)
-        elif key == "stream":
-            stream = boolean(value, key)
-        elif key == "fallbacks":
-            fallbacks = array(_model_ref)(value, key)
-        else:
-            extra[key] = value
-    return TextCompletionRequest(provider, model, prompt, params, fallbacks, stream, extra)
+    fields = collect(body, PARAMS, {"prompt": _prompt, "stream": boolean})
+    return TextCompletionRequest(provider, model, fields.own["prompt"], fields.params, fields.fallbacks,
+                                 fields.own.get("stream", False), fields.extra)

@@ -12,13 +12,12 @@ from .. import web
 from ..answers import PlainChunk, usage as checked_usage
 from ..errors import GatewayError
 from ..operations import TEXT_COMPLETION
-from ..routing import relay
 from ..routing.relay import StreamState
 from ..routing.router import Answer
 from ..schemas.text_completion import parse_text_completion
 from ..urls import Route
 from ..wire.sse import DONE, encode
-from . import inbound
+from . import inbound, unified
 
 OBJECT = "text_completion"
 
@@ -30,21 +29,11 @@ def completions(gateway, environ, start_response, ctx):
     if deployment is not None and isinstance(body, dict):
         body = {**body, "model": f"azure/{deployment}"}  # Azure's path names the deployment
     req = parse_text_completion(body)
-    try:
-        inbound.bind(gateway, environ, ctx, req, TEXT_COMPLETION)
-        if req.stream:
-            stream = relay.open_stream(gateway.router, req, ctx, TextStreamEncoder(), TEXT_COMPLETION,
-                                       state_class=TextState)
-            gateway.stream_started(ctx)
-            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
-            return stream
-        answer = gateway.router.complete(req, ctx, TEXT_COMPLETION)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
-        raise
-    ctx.output = answer.body
-    return web.json_response(start_response, 200, render(answer), [("x-request-id", ctx.request_id)])
+    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, TEXT_COMPLETION,
+                                      encoder=TextStreamEncoder(), state_class=TextState)
+    if not isinstance(answer, Answer):
+        return answer  # the stream
+    return unified.reply(start_response, ctx, answer, render(answer.body), TEXT_COMPLETION)
 
 
 _COMPLETIONS = {"POST": Route(completions, inference=True)}
@@ -68,13 +57,8 @@ def _text(content) -> str:
     return content or ""
 
 
-def render(answer: Answer) -> dict:
-    result = answer.body
-    if result.get("object") == "chat.completion":
-        result = from_chat(result)
-    result["extra_fields"] = {"request_type": TEXT_COMPLETION.request_type, "provider": answer.provider,
-                              "model_requested": answer.model, "latency": answer.latency_ms}
-    return result
+def render(result: dict) -> dict:
+    return from_chat(result) if result.get("object") == "chat.completion" else result
 
 
 class TextState(StreamState):

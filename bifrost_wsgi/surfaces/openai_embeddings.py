@@ -10,12 +10,10 @@ import base64
 import struct
 
 from .. import web
-from ..errors import GatewayError
 from ..operations import EMBEDDING
-from ..routing.router import Answer
 from ..schemas.embedding import parse_embedding
 from ..urls import Route
-from . import inbound
+from . import inbound, unified
 
 
 
@@ -27,30 +25,15 @@ def embeddings(gateway, environ, start_response, ctx):
         # Azure's own path names the deployment; the body's model (if any) is not a provider/model ref
         body = {**body, "model": f"azure/{deployment}"}
     req = parse_embedding(body)
-    try:
-        inbound.bind(gateway, environ, ctx, req, EMBEDDING)
-        answer = gateway.router.complete(req, ctx, EMBEDDING)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=EMBEDDING.request_type)
-        raise
-    ctx.output = answer.body
-    return web.json_response(start_response, 200, render(answer, base64_out=req.base64),
-                             [("x-request-id", ctx.request_id)])
+    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, EMBEDDING)
+    return unified.reply(start_response, ctx, answer, render(answer.body, base64_out=req.base64), EMBEDDING)
 
 
-def render(answer: Answer, *, base64_out: bool) -> dict:
-    result = answer.body
+def render(result: dict, *, base64_out: bool) -> dict:
     if base64_out:
         for item in result["data"]:
             if not isinstance(item["embedding"], str):
                 item["embedding"] = encode_base64(item["embedding"])
-    result["extra_fields"] = {
-        "request_type": EMBEDDING.request_type,
-        "provider": answer.provider,
-        "model_requested": answer.model,
-        "latency": answer.latency_ms,
-    }
     return result
 
 

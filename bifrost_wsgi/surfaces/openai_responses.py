@@ -16,50 +16,31 @@ from ..errors import GatewayError
 from ..operations import COUNT_TOKENS, RESPONSES
 from ..response_items import (TERMINAL, RawEvent, function_call_item, message_item, new_id, reasoning_item,
                               response_from_chat, response_object, text_part, usage_from_chat)
-from ..routing import relay
 from ..routing.relay import StreamState
 from ..routing.router import Answer
 from ..schemas.responses import parse_responses
 from ..urls import Route
 from ..wire.sse import compact as _dumps
-from . import inbound
+from . import inbound, unified
 
 
 def responses(gateway, environ, start_response, ctx):
     inbound.authenticate(gateway, environ)
     req = parse_responses(web.parse_json(web.read_body(environ, gateway.body_limit)))
-    try:
-        inbound.bind(gateway, environ, ctx, req, RESPONSES)
-        if req.stream:
-            stream = relay.open_stream(gateway.router, req, ctx, ResponsesStreamEncoder(req.body), RESPONSES,
-                                       state_class=ResponsesState)
-            gateway.stream_started(ctx)
-            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
-            return stream
-        answer = gateway.router.complete(req, ctx, RESPONSES)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
-        raise
-    ctx.output = answer.body
-    return web.json_response(start_response, 200, render(answer, req.body), [("x-request-id", ctx.request_id)])
+    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, RESPONSES,
+                                      encoder=ResponsesStreamEncoder(req.body), state_class=ResponsesState)
+    if not isinstance(answer, Answer):
+        return answer  # the stream
+    return unified.reply(start_response, ctx, answer, render(answer.body, req.body), RESPONSES)
 
 
 def input_tokens(gateway, environ, start_response, ctx):
     """``POST /v1/responses/input_tokens``: what the same body would count as input on the target."""
     inbound.authenticate(gateway, environ)
     req = parse_responses(web.parse_json(web.read_body(environ, gateway.body_limit)))
-    try:
-        inbound.bind(gateway, environ, ctx, req, COUNT_TOKENS)
-        answer = gateway.router.complete(req, ctx, COUNT_TOKENS)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=COUNT_TOKENS.request_type)
-        raise
-    result = answer.body
-    result["extra_fields"] = {"request_type": COUNT_TOKENS.request_type, "provider": answer.provider,
-                              "model_requested": answer.model, "latency": answer.latency_ms}
-    return web.json_response(start_response, 200, result, [("x-request-id", ctx.request_id)])
+    req.stream = False  # a count is never streamed
+    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, COUNT_TOKENS)
+    return unified.reply(start_response, ctx, answer, answer.body, COUNT_TOKENS)
 
 
 _RESPONSES = {"POST": Route(responses, inference=True)}
@@ -69,17 +50,8 @@ ROUTES = {"/v1/responses": _RESPONSES, "/openai/v1/responses": _RESPONSES, "/ope
           "/openai/responses/input_tokens": _INPUT_TOKENS}
 
 
-def render(answer: Answer, body: dict) -> dict:
-    result = answer.body
-    if result.get("object") == "chat.completion":
-        result = response_from_chat(result, body)
-    result["extra_fields"] = {
-        "request_type": RESPONSES.request_type,
-        "provider": answer.provider,
-        "model_requested": answer.model,
-        "latency": answer.latency_ms,
-    }
-    return result
+def render(result: dict, body: dict) -> dict:
+    return response_from_chat(result, body) if result.get("object") == "chat.completion" else result
 
 
 def usage_of_response(response) -> dict | None:

@@ -302,3 +302,14 @@ def test_sdk_sync_async_and_streams_through_gunicorn(upstream):
             assert stream.get_final_response().output_text == "Hi there!"
     finally:
         gw.stop()
+
+
+def test_reasoning_effort_becomes_the_providers_thinking_budget(upstream, serve):
+    upstream.add(Reply(json=json.loads((FIXTURES / "anthropic" / "thinking.response.json").read_text())))
+    gw = gateway_for(serve, upstream, "anthropic")
+    resp = sdk(gw).responses.create(model="anthropic/claude-sonnet-4-5", input="hi", max_output_tokens=2000,
+                                    reasoning={"effort": "low", "summary": "auto"})
+    thinking = upstream.requests[0].json["thinking"]
+    assert thinking["type"] == "enabled" and thinking["budget_tokens"] > 0
+    assert resp.output[0].type == "reasoning" and resp.output[0].summary[0].text
+    assert resp.output_text

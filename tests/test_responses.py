@@ -27,7 +27,12 @@ CONFIGS = {
     "groq": lambda url: provider_config(url),
     "anthropic": lambda url: provider_config(url, key="sk-ant-test-SECRET"),
     "gemini": lambda url: provider_config(url, key="gm-test-SECRET"),
+    "cohere": lambda url: provider_config(url, key="co-test-SECRET"),
+    "bedrock": lambda url: {"keys": [{"name": "b", "value": "", "models": [], "bedrock_key_config": {
+        "access_key": "AKIDEXAMPLE", "secret_key": "wJalrXUtnFEMI", "region": "us-west-2"}}],
+        "network_config": {"base_url": url, "default_request_timeout_in_seconds": 5}},
 }
+STREAM_TYPES = {"bedrock": "application/vnd.amazon.eventstream"}
 
 
 def gateway_for(serve, upstream, *names):
@@ -38,8 +43,9 @@ def sdk(gw: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw + "/v1", api_key="unused", max_retries=0)
 
 
-def stream_reply(raw: bytes, size: int = 64) -> Reply:
-    return Reply(chunks=[raw[i:i + size] for i in range(0, len(raw), size)], content_type="text/event-stream")
+def stream_reply(raw: bytes, size: int = 64, *, provider: str = "") -> Reply:
+    return Reply(chunks=[raw[i:i + size] for i in range(0, len(raw), size)],
+                 content_type=STREAM_TYPES.get(provider, "text/event-stream"))
 
 
 def openai_tool_chunks() -> list[dict]:
@@ -68,6 +74,14 @@ STREAMS = [
     ("gemini_text", "gemini", "gemini-2.5-flash", (FIXTURES / "gemini" / "text.stream").read_bytes(), {"message"}),
     ("gemini_tools", "gemini", "gemini-3-pro-preview", (FIXTURES / "gemini" / "function_call.stream").read_bytes(),
      {"reasoning", "function_call"}),
+    ("cohere_text", "cohere", "command-a-03-2025", (FIXTURES / "cohere" / "text.stream").read_bytes(),
+     {"message"}),
+    ("cohere_tools", "cohere", "command-a-03-2025", (FIXTURES / "cohere" / "tool_calls.stream").read_bytes(),
+     {"reasoning", "function_call"}),  # Cohere's tool plan is its reasoning
+    ("bedrock_text", "bedrock", "anthropic.claude-3-haiku",
+     (FIXTURES / "bedrock" / "stream_text.stream").read_bytes(), {"message"}),
+    ("bedrock_tools", "bedrock", "anthropic.claude-3-haiku",
+     (FIXTURES / "bedrock" / "stream_tool_call.stream").read_bytes(), {"message", "function_call"}),
     ("openai_compat_text", "groq", "llama", b"".join(sse(*openai_chunks("Hel", "lo", " there"))), {"message"}),
     ("openai_compat_tools", "groq", "llama", b"".join(sse(*openai_tool_chunks())), {"message", "function_call"}),
 ]
@@ -76,7 +90,7 @@ IDS = [s[0] for s in STREAMS]
 
 @pytest.mark.parametrize("case, provider, model, raw, kinds", STREAMS, ids=IDS)
 def test_translated_stream_read_by_create_stream(case, provider, model, raw, kinds, upstream, serve):
-    upstream.add(stream_reply(raw))
+    upstream.add(stream_reply(raw, provider=provider))
     gw = gateway_for(serve, upstream, provider)
     events = list(sdk(gw).responses.create(model=f"{provider}/{model}", input="hi", stream=True))
     types = [e.type for e in events]
@@ -101,7 +115,7 @@ def test_translated_stream_read_by_create_stream(case, provider, model, raw, kin
 
 @pytest.mark.parametrize("case, provider, model, raw, kinds", STREAMS, ids=IDS)
 def test_translated_stream_read_by_the_stream_helper(case, provider, model, raw, kinds, upstream, serve):
-    upstream.add(stream_reply(raw))
+    upstream.add(stream_reply(raw, provider=provider))
     gw = gateway_for(serve, upstream, provider)
     with sdk(gw).responses.stream(model=f"{provider}/{model}", input="hi") as stream:
         streamed = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
@@ -128,19 +142,28 @@ ANSWERS = [
      ["message"]),
     ("gemini", "gemini-2.5-flash", json.loads((FIXTURES / "gemini" / "text.response.json").read_text()), None,
      ["message"]),
+    ("cohere", "command-a-03-2025", json.loads((FIXTURES / "cohere" / "text.response.json").read_text()), None,
+     ["message"]),
+    ("cohere", "command-a-03-2025", json.loads((FIXTURES / "cohere" / "tool_calls.response.json").read_text()),
+     None, ["reasoning", "function_call", "function_call"]),
+    ("bedrock", "anthropic.claude-3-haiku", json.loads((FIXTURES / "bedrock" / "text.response.json").read_text()),
+     None, ["message"]),
+    ("bedrock", "anthropic.claude-3-haiku",
+     json.loads((FIXTURES / "bedrock" / "tool_use.response.json").read_text()), None,
+     ["message", "function_call", "function_call"]),
     ("groq", "llama", chat_completion("Hello!", usage={"prompt_tokens": 5, "completion_tokens": 2,
                                                          "total_tokens": 7}), "Hello!", ["message"]),
 ]
 
 
-@pytest.mark.parametrize("provider, model, answer, text, types", ANSWERS, ids=[a[0] for a in ANSWERS])
+@pytest.mark.parametrize("provider, model, answer, text, types", ANSWERS)
 def test_translated_answer(provider, model, answer, text, types, upstream, serve):
     upstream.add(Reply(json=answer))
     gw = gateway_for(serve, upstream, provider)
     resp = sdk(gw).responses.create(model=f"{provider}/{model}", input="hi", instructions="Be brief.")
     assert resp.object == "response" and resp.status == "completed"
     assert [item.type for item in resp.output] == types
-    assert resp.output_text and (text is None or resp.output_text == text)
+    assert text is None or resp.output_text == text
     assert resp.usage.input_tokens > 0
 
 
@@ -313,3 +336,15 @@ def test_reasoning_effort_becomes_the_providers_thinking_budget(upstream, serve)
     assert thinking["type"] == "enabled" and thinking["budget_tokens"] > 0
     assert resp.output[0].type == "reasoning" and resp.output[0].summary[0].text
     assert resp.output_text
+
+
+def test_a_stream_cut_by_max_output_tokens_ends_incomplete_as_openai_does(upstream, serve):
+    upstream.add(stream_reply((FIXTURES / "anthropic" / "max_tokens.stream").read_bytes()))
+    gw = gateway_for(serve, upstream, "anthropic")
+    events = list(sdk(gw).responses.create(model="anthropic/claude-sonnet-4-5", input="hi", stream=True,
+                                           max_output_tokens=16))
+    last = events[-1]
+    assert last.type == "response.incomplete"
+    assert last.response.incomplete_details.reason == "max_output_tokens"
+    assert last.response.output_text == "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert last.response.usage.output_tokens > 0

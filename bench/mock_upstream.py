@@ -14,6 +14,7 @@ pre-encoded bytes, cached per shape.
   ``bench_chunks`` (default ``--chunks``), ``bench_gap_ms`` (pause between events, default ``--gap-ms``).
 * HTTP/1.1 keep-alive (HTTP/1.0 closes unless asked), pipelined requests answered in order, request bodies
   by Content-Length or chunked.
+* ``POST /v1/embeddings``: one 256-dimension embedding (bench/unified.py).
 * ``GET /__stats``: counters as JSON (connections accepted, chat requests, streams).
 
 Run: ``python bench/mock_upstream.py --port 0`` prints ``PORT <n>`` once it listens.
@@ -112,7 +113,13 @@ def _fixed(status: str, ctype: str, body: bytes, keep_alive: bool) -> bytes:
     return _head(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))], keep_alive) + body
 
 
+# ``POST /v1/embeddings``: one 256-dimension vector per request, shaped like OpenAI's
+EMBEDDING = _compact({"object": "list", "data": [{"object": "embedding", "index": 0,
+                                                  "embedding": [round(i / 256 - 0.5, 6) for i in range(256)]}],
+                      "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}})
+
 _COMPLETION_REPLY = {ka: _fixed("200 OK", "application/json", COMPLETION, ka) for ka in (True, False)}
+_EMBEDDING_REPLY = {ka: _fixed("200 OK", "application/json", EMBEDDING, ka) for ka in (True, False)}
 _STREAM_HEAD = {ka: _head("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
                                      ("Transfer-Encoding", "chunked")], ka) for ka in (True, False)}
 _END = b"0\r\n\r\n"
@@ -197,6 +204,9 @@ class Upstream(asyncio.Protocol):
             Stats.bad += 1
             t.write(_fixed("400 Bad Request", "application/json",
                            b'{"error":{"message":"invalid JSON","type":"invalid_request_error"}}', keep_alive))
+            return self.finish(keep_alive)
+        if target.startswith(b"/v1/embeddings"):
+            t.write(_EMBEDDING_REPLY[keep_alive])
             return self.finish(keep_alive)
         if not req.get("stream"):
             t.write(_COMPLETION_REPLY[keep_alive])

@@ -13,7 +13,7 @@ HI = [{"role": "user", "content": "hi"}]
 
 @pytest.mark.parametrize("method,path,status,allow", [
     ("GET", "/nope", 404, None),
-    ("POST", "/v1/embeddings", 404, None),
+    ("POST", "/v1/fine_tuning/jobs", 404, None),
     ("GET", "/v1/chat/completions", 405, "POST"),
     ("DELETE", "/health", 405, "GET, HEAD"),
     ("POST", "/v1/models", 405, "GET, HEAD"),

@@ -127,9 +127,11 @@ class StreamState:
 
 
 def _has_content(chunk) -> bool:
-    if type(chunk) is PlainChunk:
-        return True
+    if type(chunk) is not dict:
+        return True  # a PlainChunk, or another operation's own event (it is sent as soon as it exists)
     for choice in chunk.get("choices") or ():
+        if choice.get("text"):
+            return True  # a text_completion chunk
         delta = choice.get("delta") or {}
         for k in _CONTENT_KEYS:
             if delta.get(k):
@@ -234,11 +236,14 @@ class StreamAttempt:
             raise
 
 
-def open_stream(router: Router, req, ctx, encoder, operation: Operation = CHAT) -> "StreamBody":
+def open_stream(router: Router, req, ctx, encoder, operation: Operation = CHAT, *,
+                state_class: type = StreamState) -> "StreamBody":
     """Open the first target that yields content; return the ``StreamBody`` to hand to the server.
-    Mid-stream failover resumes chat answers only (it continues the text already sent)."""
+    Mid-stream failover resumes chat answers only (it continues the text already sent). A stream whose
+    translator gives chunks that are not chat chunks brings its own ``state_class`` (a StreamState whose
+    ``take`` knows them)."""
     resume = operation is CHAT and router.config.client.stream_failover == "resume"
-    state = StreamState(ctx.started, keep_text=resume)
+    state = state_class(ctx.started, keep_text=resume)
     index, opened = router.run(req, ctx, StreamAttempt(ctx), operation=operation, stream=True)
     return StreamBody(router, req, ctx, encoder, opened, index, state, operation=operation, resume=resume)
 

@@ -213,17 +213,30 @@ class Router:
     def complete(self, req, ctx: RequestContext, operation: Operation = CHAT) -> Answer:
         """A whole answer of ``operation`` from the first target that gives one."""
         def attempt(rt: Runtime, target: Target, translator, treq, timeout: float, circuit) -> Answer:
-            upreq = upstream.prepare(translator, target, treq, ctx, stream=False)
+            # a translator whose API takes one item per call (Bedrock Titan embeddings) builds several
+            # requests: they are sent in order within this one attempt, and the first error fails it
+            several = hasattr(translator, "build_requests")
+            if several:
+                built = upstream.translate(target, translator.build_requests, treq, target,
+                                           passthrough=ctx.passthrough)
+                upreqs = [upstream.finish_request(u, target, ctx) for u in built]
+            else:
+                upreqs = [upstream.prepare(translator, target, treq, ctx, stream=False)]
             rt.slots.acquire(timeout)
             try:
                 t0 = time.monotonic()
-                resp = upstream.send(rt, target, upreq, timeout=timeout, stream=False, client=ctx.client_socket)
-                resp.deadline = ctx.deadline  # a trickling body must not outlive the request
-                body = resp.read()
+                bodies = []
+                for upreq in upreqs:
+                    resp = upstream.send(rt, target, upreq, timeout=timeout, stream=False, client=ctx.client_socket)
+                    resp.deadline = ctx.deadline  # a trickling body must not outlive the request
+                    bodies.append(resp.read())
                 latency = int((time.monotonic() - t0) * 1000)
             finally:
                 rt.slots.release()
-            result = upstream.translate(target, translator.parse_response, body, target)
+            if several:
+                result = upstream.translate(target, translator.parse_responses, bodies, target)
+            else:
+                result = upstream.translate(target, translator.parse_response, bodies[0], target)
             if operation is CHAT:
                 result = check_completion(result)
             if isinstance(result, dict) and isinstance(result.get("usage"), dict):

@@ -83,3 +83,18 @@ def test_a_30_mb_answer_passes_without_the_worker_holding_it(live, upstream):
     assert size == count * len(piece)
     grown = peak_rss_kib(worker) - before
     assert grown < 8 * 1024, f"worker peak memory grew by {grown} KiB for a 30 MiB answer"
+
+
+def test_a_30_mb_upload_is_streamed_to_the_provider_without_the_worker_holding_it(live, upstream):
+    audio = bytes(range(256)) * (30 * MB // 256)
+    upstream.add(Reply(json={"text": "warm"}), Reply(json={"text": "long"}))
+    with openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0, timeout=60) as c:
+        c.audio.transcriptions.create(model="openai/whisper-1", file=("warm.mp3", b"x" * 1000))
+        worker = worker_pid(live.proc.pid)
+        before = peak_rss_kib(worker)
+        got = c.audio.transcriptions.create(model="openai/whisper-1", file=("long.mp3", audio, "audio/mpeg"))
+    assert got.text == "long"
+    rec = upstream.requests[1]
+    assert len(rec.body) > len(audio) and audio in rec.body
+    grown = peak_rss_kib(worker) - before
+    assert grown < 8 * 1024, f"worker peak memory grew by {grown} KiB for a 30 MiB upload"

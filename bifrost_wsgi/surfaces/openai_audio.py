@@ -1,8 +1,12 @@
-"""OpenAI's audio routes on the unified API: ``/v1/audio/speech`` (and under ``/openai``).
+"""OpenAI's audio routes on the unified API: ``/v1/audio/speech`` and ``/v1/audio/transcriptions`` (and
+under ``/openai``).
 
 Speech answers with the audio bytes as the provider sends them (``Content-Type`` from the format the
 answering target produces), or with ``stream_format: "sse"`` as ``speech.audio.delta`` events (base64 audio)
-then ``speech.audio.done`` and ``[DONE]``. Either way the bytes are relayed as they arrive."""
+then ``speech.audio.done`` and ``[DONE]``. Either way the bytes are relayed as they arrive.
+
+Transcription reads the multipart upload as it arrives, the file into a spool (surfaces/uploads.py), which
+the translators send on from there; the transcript is rendered in the requested ``response_format``."""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ import base64
 
 from .. import web
 from ..errors import GatewayError
-from ..operations import SPEECH
+from ..operations import SPEECH, TRANSCRIPTION
 from ..routing import byte_relay
 from ..schemas.speech import parse_speech
+from ..schemas.transcription import parse_transcription
 from ..urls import Route
 from ..wire.sse import DONE, encode
-from . import inbound
+from . import inbound, transcripts, uploads
 
 
 def named(err: GatewayError, req, ctx) -> None:
@@ -70,5 +75,35 @@ def speech(gateway, environ, start_response, ctx):
     return body
 
 
+def transcription(gateway, environ, start_response, ctx):
+    ctx.request_type = TRANSCRIPTION.request_type
+    req = form = None
+    try:
+        inbound.authenticate(gateway, environ)
+        form = uploads.read_form(environ, gateway.body_limit, file_fields=frozenset({"file"}))
+        req = parse_transcription(form.fields, form.files)
+        inbound.bind(gateway, environ, ctx, req, TRANSCRIPTION)
+        answer = gateway.router.complete(req, ctx, TRANSCRIPTION)
+        body = transcripts.render(answer.body, req.response_format)
+    except GatewayError as err:
+        named(err, req, ctx)
+        raise
+    finally:
+        if form is not None:
+            form.close()
+    headers = [("x-request-id", ctx.request_id)]
+    if isinstance(body, dict):
+        body["extra_fields"] = {"request_type": TRANSCRIPTION.request_type, "provider": answer.provider,
+                                "model_requested": answer.model, "latency": answer.latency_ms}
+        return web.json_response(start_response, 200, body, headers)
+    data = body.encode()
+    start_response("200 OK", [("Content-Type", transcripts.CONTENT_TYPES[req.response_format]),
+                              ("Content-Length", str(len(data))), *headers])
+    return [data]
+
+
 _SPEECH = {"POST": Route(speech, inference=True)}
-ROUTES = {"/v1/audio/speech": _SPEECH, "/openai/v1/audio/speech": _SPEECH, "/openai/audio/speech": _SPEECH}
+_TRANSCRIPTION = {"POST": Route(transcription, inference=True)}
+ROUTES = {"/v1/audio/speech": _SPEECH, "/openai/v1/audio/speech": _SPEECH, "/openai/audio/speech": _SPEECH,
+          "/v1/audio/transcriptions": _TRANSCRIPTION, "/openai/v1/audio/transcriptions": _TRANSCRIPTION,
+          "/openai/audio/transcriptions": _TRANSCRIPTION}

@@ -22,6 +22,12 @@ def status_line(code: int) -> str:
 def read_body(environ, limit: int) -> bytes:
     """The request body, refusing with 413 before reading anything when it is declared too large and
     while reading when an undeclared (chunked) body grows past the limit."""
+    parts = list(body_blocks(environ, limit))
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def body_blocks(environ, limit: int):
+    """The request body in blocks as it arrives (uploads are parsed so), with read_body's 413 rules."""
     length = environ.get("CONTENT_LENGTH") or ""
     stream = environ["wsgi.input"]
     if length:
@@ -31,29 +37,25 @@ def read_body(environ, limit: int) -> bytes:
             raise BadRequest("invalid request format: invalid Content-Length header") from None
         if n > limit:
             raise PayloadTooLarge(f"request body of {n} bytes is larger than the limit of {limit} bytes")
-        if n <= 0:
-            return b""
-        parts = []
         left = n
         while left > 0:
             block = stream.read(min(left, READ_BLOCK))
             if not block:
-                break
-            parts.append(block)
+                return
             left -= len(block)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+            yield block
+        return
     if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return b""
-    parts, total = [], 0
+        return
+    total = 0
     while True:
         block = stream.read(READ_BLOCK)
         if not block:
-            break
+            return
         total += len(block)
         if total > limit:
             raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-        parts.append(block)
-    return b"".join(parts)
+        yield block
 
 
 def _reject_constant(name: str):

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import BadRequest, UnsupportedParameter
-from ..schema import _model_ref, array, boolean, enum, integer, split_model, string
+from ..schema import boolean, enum, integer, split_model, string
+from .fields import walk
 
 PROMPT_REQUIRED = "prompt is required for image generation"
 
@@ -25,6 +26,12 @@ PARAMS = {
     "output_compression": integer(0, 100),
     "user": string,
 }
+
+
+def _no_stream(value, path):
+    if boolean(value, path):
+        raise UnsupportedParameter("stream is not supported for image generation", param=path)
+    return False
 
 
 @dataclass(slots=True)
@@ -47,23 +54,5 @@ def parse_image_request(body) -> ImageRequest:
     provider, model = split_model(body.get("model"))
     if body.get("prompt") is None or body.get("prompt") == "":
         raise BadRequest(PROMPT_REQUIRED, param="prompt")
-    prompt = ""
-    params: dict = {}
-    extra: dict = {}
-    fallbacks: list[tuple[str, str]] = []
-    for key, value in body.items():
-        if value is None or key == "model":
-            continue
-        rule = PARAMS.get(key)
-        if rule is not None:
-            params[key] = rule(value, key)
-        elif key == "prompt":
-            prompt = string(value, key)
-        elif key == "fallbacks":
-            fallbacks = array(_model_ref)(value, key)
-        elif key == "stream":
-            if boolean(value, key):
-                raise UnsupportedParameter("stream is not supported for image generation", param="stream")
-        else:
-            extra[key] = value
-    return ImageRequest(provider, model, prompt, params, fallbacks, extra=extra)
+    fields = walk(body, params=PARAMS, own={"prompt": string, "stream": _no_stream})
+    return ImageRequest(provider, model, fields.own["prompt"], fields.params, fields.fallbacks, extra=fields.extra)

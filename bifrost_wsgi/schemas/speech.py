@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import BadRequest
-from ..schema import _model_ref, array, enum, number, obj, split_model, string
+from ..schema import enum, number, obj, split_model, string
+from .fields import walk
 
 INPUT_REQUIRED = "input is required for speech"
 VOICE_REQUIRED = "voice is required for speech"
@@ -82,23 +83,6 @@ def parse_speech(body) -> SpeechRequest:
         raise BadRequest(INPUT_REQUIRED, param="input")
     if body.get("voice") is None or body.get("voice") == "":
         raise BadRequest(VOICE_REQUIRED, param="voice")
-    text = voice = ""
-    params: dict = {}
-    extra: dict = {}
-    fallbacks: list[tuple[str, str]] = []
-    for key, value in body.items():
-        if value is None or key == "model":
-            continue
-        rule = PARAMS.get(key)
-        if rule is not None:
-            params[key] = rule(value, key)
-        elif key == "input":
-            text = string(value, key)
-        elif key == "voice":
-            voice = _voice(value, key)
-        elif key == "fallbacks":
-            fallbacks = array(_model_ref)(value, key)
-        else:
-            extra[key] = value
-    return SpeechRequest(provider, model, text, voice, params, fallbacks,
-                         stream=params.get("stream_format") == "sse", extra=extra)
+    fields = walk(body, params=PARAMS, own={"input": string, "voice": _voice})
+    return SpeechRequest(provider, model, fields.own["input"], fields.own["voice"], fields.params, fields.fallbacks,
+                         stream=fields.params.get("stream_format") == "sse", extra=fields.extra)

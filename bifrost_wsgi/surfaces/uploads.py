@@ -4,42 +4,11 @@ held whole in memory."""
 
 from __future__ import annotations
 
-from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ..web import READ_BLOCK
+from ..errors import BadRequest, UnsupportedMediaType
+from ..web import body_blocks
 from ..wire.multipart import DATA, END, PART, Parser, SpooledPart, boundary_of
 
 MAX_FIELD_BYTES = 1024 * 1024
-
-
-def _blocks(environ, limit: int):
-    """The request body in blocks, refused with 413 past ``limit`` (declared, or counted when chunked)."""
-    length = environ.get("CONTENT_LENGTH") or ""
-    stream = environ["wsgi.input"]
-    if length:
-        try:
-            left = int(length)
-        except ValueError:
-            raise BadRequest("invalid request format: invalid Content-Length header") from None
-        if left > limit:
-            raise PayloadTooLarge(f"request body of {left} bytes is larger than the limit of {limit} bytes")
-        while left > 0:
-            block = stream.read(min(left, READ_BLOCK))
-            if not block:
-                return
-            left -= len(block)
-            yield block
-        return
-    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return
-    total = 0
-    while True:
-        block = stream.read(READ_BLOCK)
-        if not block:
-            return
-        total += len(block)
-        if total > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-        yield block
 
 
 class Form:
@@ -65,7 +34,7 @@ def read_form(environ, limit: int, *, file_fields: frozenset[str]) -> Form:
         current = None  # the SpooledPart or the list of text pieces being filled
         name = ""
         size = 0
-        for block in _blocks(environ, limit):
+        for block in body_blocks(environ, limit):
             for kind, value in parser.feed(block):
                 if kind == PART:
                     name, size = value.name, 0

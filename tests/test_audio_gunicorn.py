@@ -98,3 +98,11 @@ def test_a_30_mb_upload_is_streamed_to_the_provider_without_the_worker_holding_i
     assert len(rec.body) > len(audio) and audio in rec.body
     grown = peak_rss_kib(worker) - before
     assert grown < 8 * 1024, f"worker peak memory grew by {grown} KiB for a 30 MiB upload"
+
+
+def test_a_failure_after_the_first_bytes_cuts_the_connection(live, upstream):
+    """An audio file cannot say it is incomplete: the chunked body ends without its last chunk instead."""
+    upstream.add(Reply(chunks=[b"ID3-partial-audio", b"more"], content_type="audio/mpeg", fault="truncate"))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.post(live.url + "/v1/audio/speech", json={"model": "openai/tts-1", "voice": "a", "input": "x"}).content
+    assert requests.get(live.url + "/health").status_code == 200

@@ -238,3 +238,50 @@ def test_same_provider_fallback_keeps_the_voice(gw, upstream):
     assert r.status_code == 200 and r.content == MP3
     assert [q.json["voice"] for q in upstream.requests] == ["alloy", "alloy"]
     assert upstream.requests[1].json["model"] == "tts-1"
+
+
+VK = "sk-bf-speech-team-0001"
+
+
+@pytest.fixture
+def vk_gw(upstream, serve):
+    return serve({"providers": {"openai": provider_config(upstream.url),
+                                "elevenlabs": provider_config(upstream.url, key=XI_KEY)},
+                  "governance": {"virtual_keys": [{"id": "vk-speech", "name": "speech", "value": VK,
+                                                   "provider_configs": [{"provider": "openai",
+                                                                         "allowed_models": ["tts-1"]}]}]}})
+
+
+def test_virtual_keys_govern_every_audio_and_image_route(vk_gw, upstream):
+    upstream.add(audio())
+    with openai.OpenAI(base_url=vk_gw + "/v1", api_key=VK, max_retries=0) as c:
+        assert c.audio.speech.create(model="openai/tts-1", voice="alloy", input="hi").content == MP3
+        with pytest.raises(openai.PermissionDeniedError) as info:
+            c.audio.speech.create(model="elevenlabs/eleven_v3", voice="v", input="hi")
+        assert info.value.body["code"] == "provider_blocked"
+    for path, kw in (("/v1/audio/speech", {"json": {"model": "openai/tts-1", "voice": "a", "input": "x"}}),
+                     ("/v1/images/generations", {"json": {"model": "openai/dall-e-3", "prompt": "x"}}),
+                     ("/v1/audio/transcriptions", {"files": {"file": ("a.mp3", b"x")}, "data": {"model": "openai/whisper-1"}})):
+        r = requests.post(vk_gw + path, **kw)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "virtual_key_required", path
+    assert len(upstream.requests) == 1
+
+
+def test_a_failure_after_the_first_bytes_is_an_sse_error_event(gw, upstream):
+    upstream.add(Reply(chunks=[b"ID3-partial-audio", b"more"], content_type="audio/mpeg", fault="truncate"))
+    r = requests.post(gw + "/v1/audio/speech", json={"model": "openai/tts-1", "voice": "a", "input": "x",
+                                                      "stream_format": "sse"})
+    events = [line[6:] for line in r.iter_lines() if line.startswith(b"data: ")]
+    assert events[-1] == b"[DONE]"
+    assert json.loads(events[0])["type"] == "speech.audio.delta"
+    failure = json.loads(events[-2])
+    assert failure["error"]["type"] == "upstream_protocol_error"
+    assert failure["extra_fields"]["request_type"] == "speech_stream"
+
+
+def test_an_upstream_without_audio_fails_over(gw, upstream):
+    upstream.add(Reply(chunks=[], content_type="audio/mpeg"), audio())
+    r = requests.post(gw + "/v1/audio/speech", json={"model": "openai/tts-1", "voice": "a", "input": "x",
+                                                      "fallbacks": ["openai/gpt-4o-mini-tts"]})
+    assert r.status_code == 200 and r.content == MP3
+    assert [q.json["model"] for q in upstream.requests] == ["tts-1", "gpt-4o-mini-tts"]

@@ -87,9 +87,12 @@ def test_openai_json_default(gw, upstream):
     upstream.add(Reply(json={"text": "Hello.", "usage": {"type": "tokens", "input_tokens": 14, "output_tokens": 3,
                                                          "total_tokens": 17}}))
     with sdk(gw) as c:
-        got = c.audio.transcriptions.create(model="openai/gpt-4o-transcribe", file=("a.wav", AUDIO))
+        got = c.audio.transcriptions.create(model="openai/gpt-4o-transcribe", file=("a.wav", AUDIO),
+                                            include=["logprobs"], chunking_strategy="auto")
     assert got.text == "Hello." and got.usage.total_tokens == 17
     assert got.model_extra["extra_fields"]["provider"] == "openai"
+    assert form_of(upstream.requests[0])[0] == {"model": ["gpt-4o-transcribe"], "include[]": ["logprobs"],
+                                                "chunking_strategy": ["auto"]}
 
 
 @pytest.mark.parametrize("fmt,body,ctype", [

@@ -32,10 +32,12 @@ PARAMS = {
     "prompt": string,
     "response_format": enum(*FORMATS),
     "temperature": _number,
+    "chunking_strategy": string,  # "auto" or a JSON object, as the form carries it
 }
 LISTS = {
     "timestamp_granularities[]": ("timestamp_granularities", enum("word", "segment")),
     "timestamp_granularities": ("timestamp_granularities", enum("word", "segment")),
+    "include[]": ("include", enum("logprobs")),
 }
 
 

@@ -28,8 +28,10 @@ DIALECTS = {"openai": Dialect("/v1/audio/transcriptions"),
 def openai_fields(req, model: str, *, passthrough: bool) -> list[tuple[str, str]]:
     params = req.params
     out = [("model", model)]
-    out.extend((k, str(params[k])) for k in ("language", "prompt", "response_format", "temperature") if k in params)
+    out.extend((k, str(params[k])) for k in ("language", "prompt", "response_format", "temperature", "chunking_strategy")
+               if k in params)
     out.extend(("timestamp_granularities[]", g) for g in req.granularities)
+    out.extend(("include[]", item) for item in params.get("include", ()))
     if passthrough:
         out.extend((k, v) for k, v in req.extra.items())
     return out

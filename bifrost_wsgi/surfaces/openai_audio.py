@@ -20,14 +20,7 @@ from ..schemas.speech import parse_speech
 from ..schemas.transcription import parse_transcription
 from ..urls import Route
 from ..wire.sse import DONE, encode
-from . import inbound, transcripts, uploads
-
-
-def named(err: GatewayError, req, ctx) -> None:
-    """Every error of these routes names their request type (and the target, once the body said it)."""
-    if not err.request_type:
-        err.attach(provider=getattr(req, "provider", ""), model=getattr(req, "model", ""),
-                   request_type=ctx.request_type)
+from . import inbound, transcripts, unified, uploads
 
 
 class RawAudio:
@@ -58,17 +51,10 @@ class SpeechEvents:
 
 
 def speech(gateway, environ, start_response, ctx):
-    ctx.request_type = SPEECH.request_type
-    req = None
-    try:
-        inbound.authenticate(gateway, environ)
-        req = parse_speech(web.parse_json(web.read_body(environ, gateway.body_limit)))
-        inbound.bind(gateway, environ, ctx, req, SPEECH)
+    req = unified.accept_json(gateway, environ, ctx, parse_speech, SPEECH)
+    with unified.naming(ctx, req):
         req.map_voices({name: conf.voices for name, conf in gateway.config.providers.items()})
         body = byte_relay.open_bytes(gateway.router, req, ctx, SpeechEvents() if req.stream else RawAudio(), SPEECH)
-    except GatewayError as err:
-        named(err, req, ctx)
-        raise
     gateway.stream_started(ctx)
     headers = web.SSE_HEADERS if req.stream else [("Content-Type", body.media_type)]
     start_response("200 OK", [*headers, ("x-request-id", ctx.request_id)])
@@ -77,20 +63,18 @@ def speech(gateway, environ, start_response, ctx):
 
 def transcription(gateway, environ, start_response, ctx):
     ctx.request_type = TRANSCRIPTION.request_type
-    req = form = None
-    try:
+    with unified.naming(ctx):
         inbound.authenticate(gateway, environ)
         form = uploads.read_form(environ, gateway.body_limit, file_fields=frozenset({"file"}))
-        req = parse_transcription(form.fields, form.files)
-        inbound.bind(gateway, environ, ctx, req, TRANSCRIPTION)
-        answer = gateway.router.complete(req, ctx, TRANSCRIPTION)
-        body = transcripts.render(answer.body, req.response_format)
-    except GatewayError as err:
-        named(err, req, ctx)
-        raise
+    try:
+        with unified.naming(ctx):
+            req = parse_transcription(form.fields, form.files)
+        with unified.naming(ctx, req):
+            inbound.bind(gateway, environ, ctx, req, TRANSCRIPTION)
+            answer = gateway.router.complete(req, ctx, TRANSCRIPTION)
+            body = transcripts.render(answer.body, req.response_format)
     finally:
-        if form is not None:
-            form.close()
+        form.close()
     headers = [("x-request-id", ctx.request_id)]
     if isinstance(body, dict):
         body["extra_fields"] = {"request_type": TRANSCRIPTION.request_type, "provider": answer.provider,

@@ -6,25 +6,16 @@ the provider sent, plus Bifrost's ``extra_fields``."""
 from __future__ import annotations
 
 from .. import web
-from ..errors import GatewayError
 from ..operations import IMAGE_GENERATION
 from ..schemas.image_generation import parse_image_request
 from ..urls import Route
-from . import inbound
-from .openai_audio import named
+from . import unified
 
 
 def generate(gateway, environ, start_response, ctx):
-    ctx.request_type = IMAGE_GENERATION.request_type
-    req = None
-    try:
-        inbound.authenticate(gateway, environ)
-        req = parse_image_request(web.parse_json(web.read_body(environ, gateway.body_limit)))
-        inbound.bind(gateway, environ, ctx, req, IMAGE_GENERATION)
+    req = unified.accept_json(gateway, environ, ctx, parse_image_request, IMAGE_GENERATION)
+    with unified.naming(ctx, req):
         answer = gateway.router.complete(req, ctx, IMAGE_GENERATION)
-    except GatewayError as err:
-        named(err, req, ctx)
-        raise
     body = answer.body
     body["extra_fields"] = {"request_type": IMAGE_GENERATION.request_type, "provider": answer.provider,
                             "model_requested": answer.model, "latency": answer.latency_ms}

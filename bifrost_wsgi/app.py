@@ -24,7 +24,8 @@ from .observe import accesslog, metrics
 from .routing.catalog import ModelLister
 from .routing.context import RequestContext
 from .routing.router import Router
-from .surfaces import openai_chat, openai_completions, openai_embeddings, openai_models, openai_responses
+from .surfaces import (openai_audio, openai_chat, openai_completions, openai_embeddings, openai_images, openai_models,
+                       openai_responses)
 from .urls import Route, RouteTable
 
 log = logging.getLogger("bifrost_wsgi")
@@ -124,7 +125,8 @@ OWN_ROUTES = {
 }
 
 #: the client formats the gateway speaks; each module's ROUTES joins the route table
-SURFACES = (openai_chat, openai_completions, openai_embeddings, openai_models, openai_responses)
+SURFACES = (openai_chat, openai_completions, openai_embeddings, openai_models, openai_responses, openai_audio,
+            openai_images)
 
 
 class Gateway:

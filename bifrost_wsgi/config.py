@@ -47,6 +47,8 @@ class ProviderConfig:
     proxy: Proxy = field(default_factory=Proxy)
     send_back_raw_response: bool = False
     keyless: bool = False
+    # speech: the voice names clients use -> this provider's voice (README, "Speech")
+    voices: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -294,7 +296,7 @@ def _key(raw, path, warnings, adapter) -> Key:
 
 
 _PROVIDER_KNOWN = {"keys", "network_config", "concurrency_and_buffer_size", "proxy_config",
-                   "send_back_raw_response", "custom_provider_config"}
+                   "send_back_raw_response", "custom_provider_config", "voices"}
 _PROVIDER_IGNORED = {"send_back_raw_request", "store_raw_request_response", "openai_config", "pricing_overrides"}
 
 
@@ -338,6 +340,7 @@ def _provider(name: str, raw, warnings) -> ProviderConfig:
         proxy=_proxy(raw.get("proxy_config", {}), f"{path}.proxy_config", warnings),
         send_back_raw_response=_bool(raw.get("send_back_raw_response", False), f"{path}.send_back_raw_response"),
         keyless=keyless or row.key_optional,
+        voices=_str_map(raw.get("voices", {}), f"{path}.voices"),
     )
     _check_provider(conf, path, adapter)
     return conf

@@ -111,6 +111,10 @@ class NoKeyForModel(BadRequest):
 
 
 class UnsupportedOperation(BadRequest):
+    """The provider has no API for this kind of request (README, "Validation and errors")."""
+
+    type = "unsupported_operation"
+
     def __init__(self, message: str, **kw) -> None:
         kw.setdefault("code", "unsupported_operation")
         super().__init__(message, **kw)

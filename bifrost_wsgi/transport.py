@@ -37,6 +37,8 @@ class UpstreamRequest:
     method: str
     url: str
     headers: dict[str, str]
+    # bytes, or an upload streamed from its spool: an object with len() (the Content-Length) that yields
+    # bytes again for each attempt, which requests sends as it is iterated
     body: bytes
 
 

@@ -25,10 +25,17 @@ def read_body(environ, limit: int) -> bytearray:
     while reading when an undeclared (chunked) body grows past the limit.
 
     The blocks are appended to one buffer as they arrive, so the body is held once (a list of blocks and
-    their join would hold it twice). Whatever the server raises while reading it (gunicorn raises its own
-    parse errors for a malformed chunked body, an OSError for a client gone mid-body) is the client's
-    framing: a 400, never a 500.
-    """
+    their join would hold it twice)."""
+    buf = bytearray()
+    for block in body_blocks(environ, limit):
+        buf += block
+    return buf
+
+
+def body_blocks(environ, limit: int):
+    """The request body in blocks as it arrives (uploads are parsed so), with read_body's 413 rules.
+    Whatever the server raises while reading it (gunicorn raises its own parse errors for a malformed
+    chunked body, an OSError for a client gone mid-body) is the client's framing: a 400, never a 500."""
     length = environ.get("CONTENT_LENGTH") or ""
     if length:
         try:
@@ -38,25 +45,25 @@ def read_body(environ, limit: int) -> bytearray:
         if n > limit:
             raise PayloadTooLarge(f"request body of {n} bytes is larger than the limit of {limit} bytes")
         if n <= 0:
-            return bytearray()
+            return
     elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         n = None
     else:
-        return bytearray()
+        return
     stream = environ["wsgi.input"]
-    buf = bytearray()
-    while n is None or len(buf) < n:
+    total = 0
+    while n is None or total < n:
         try:
-            block = stream.read(READ_BLOCK if n is None else min(n - len(buf), READ_BLOCK))
+            block = stream.read(READ_BLOCK if n is None else min(n - total, READ_BLOCK))
         except Exception as exc:  # noqa: BLE001 - the server's own exception classes (gunicorn.http.errors)
             raise BadRequest(f"invalid request format: the request body could not be read ({_reason(exc)})") \
                 from None
         if not block:
-            break
-        buf += block
-        if n is None and len(buf) > limit:
+            return
+        total += len(block)
+        if n is None and total > limit:
             raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-    return buf
+        yield block
 
 
 def _reason(exc: Exception) -> str:

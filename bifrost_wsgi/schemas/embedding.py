@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BadRequest
 from ..schema import _fail, array, enum, integer, split_model, string
-from .fields import collect
+from .fields import walk
 
 INPUT_REQUIRED = "input is required for embeddings"
 
@@ -80,6 +80,6 @@ def parse_embedding(body) -> EmbeddingRequest:
     raw_input = body.get("input")
     if raw_input is None or raw_input == "" or raw_input == []:
         raise BadRequest(INPUT_REQUIRED, param="input")
-    fields = collect(body, PARAMS, {"input": _input})
+    fields = walk(body, params=PARAMS, own={"input": _input})
     texts, tokens = fields.own["input"]
     return EmbeddingRequest(provider, model, texts, tokens, fields.params, fields.fallbacks, False, fields.extra)

@@ -1,5 +1,7 @@
-"""The walk every unified request's validator shares: the body's fields in document order (so the first
-violation reported is the first in the body), nulls skipped as absent."""
+"""The walk every JSON request of the unified API makes over its body's top-level fields, in body order
+(so the first violation reported is the first in the document): known parameters validated into
+``params``, the request's own fields through their validators, ``fallbacks`` as ``provider/model`` pairs,
+anything else kept in ``extra``; nulls are absent values."""
 
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from ..schema import Validator, _model_ref, array
 
 @dataclass(slots=True)
 class Fields:
-    params: dict = field(default_factory=dict)  # known parameters, validated, in body order
-    own: dict = field(default_factory=dict)  # the request's own fields (input, prompt, stream), validated
-    extra: dict = field(default_factory=dict)  # unknown fields, as sent
+    params: dict = field(default_factory=dict)
+    own: dict = field(default_factory=dict)
     fallbacks: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
 
 
-def collect(body: dict, params: dict[str, Validator], own: dict[str, Validator]) -> Fields:
+def walk(body: dict, *, params: dict[str, Validator], own: dict[str, Validator]) -> Fields:
     out = Fields()
     for key, value in body.items():
         if value is None or key == "model":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..errors import BadRequest
 from ..schema import (_fail, any_object, array, boolean, integer, map_of, number, split_model, stop,
                       string)
-from .fields import collect
+from .fields import walk
 
 PROMPT_REQUIRED = "prompt is required for text completion"
 
@@ -69,6 +69,6 @@ def parse_text_completion(body) -> TextCompletionRequest:
     provider, model = split_model(body.get("model"))
     if body.get("prompt") is None or body.get("prompt") in ("", []):
         raise BadRequest(PROMPT_REQUIRED, param="prompt")
-    fields = collect(body, PARAMS, {"prompt": _prompt, "stream": boolean})
+    fields = walk(body, params=PARAMS, own={"prompt": _prompt, "stream": boolean})
     return TextCompletionRequest(provider, model, fields.own["prompt"], fields.params, fields.fallbacks,
                                  fields.own.get("stream", False), fields.extra)

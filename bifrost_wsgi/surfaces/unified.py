@@ -1,8 +1,10 @@
-"""What the unified ``/v1`` routes beyond chat share around their own formats: bind the parsed request, then
-open its stream or get its whole answer, with errors named after the request; and Bifrost's
-``extra_fields`` on a whole answer."""
+"""What the unified ``/v1`` routes beyond chat share around their own formats: every error names the route's
+request type (and the target, once the body has said it); a JSON body is read, parsed and bound; a bound
+request's stream is opened or its whole answer fetched; a whole answer gets Bifrost's ``extra_fields``."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from .. import web
 from ..errors import GatewayError
@@ -11,6 +13,29 @@ from ..routing import relay
 from ..routing.relay import StreamState
 from ..routing.router import Answer
 from . import inbound
+
+
+@contextmanager
+def naming(ctx, req=None):
+    """Errors raised inside get ``extra_fields`` (request type, provider, model) unless they have them."""
+    try:
+        yield
+    except GatewayError as err:
+        if not err.request_type:
+            err.attach(provider=getattr(req, "provider", ""), model=getattr(req, "model", ""),
+                       request_type=ctx.request_type)
+        raise
+
+
+def accept_json(gateway, environ, ctx, parse, operation: Operation):
+    """Authenticate, read and validate the JSON body with ``parse``, bind the request; the request."""
+    ctx.request_type = operation.request_type
+    with naming(ctx):
+        inbound.authenticate(gateway, environ)
+        req = parse(web.read_json(environ, gateway.body_limit))
+    with naming(ctx, req):
+        inbound.bind(gateway, environ, ctx, req, operation)
+    return req
 
 
 def answer_or_stream(gateway, environ, start_response, ctx, req, operation: Operation, *, encoder=None,

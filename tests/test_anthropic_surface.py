@@ -15,6 +15,7 @@ import requests
 from bifrost_wsgi.wire import sse as sse_wire
 from tests.conftest import provider_config
 from tests.fakes import FakeUpstream, Reply, chat_completion, openai_chunks, sse
+from tests.procs import Gateway
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GEMINI_SIGNATURE = "CiQBVKhc7sIGnatureAA=="
@@ -396,3 +397,29 @@ def test_virtual_key_as_the_sdk_sends_it(ups, serve, how):
         with pytest.raises(anthropic.AuthenticationError):
             c.messages.create(model="openai/gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert VK not in ups["openai"].requests[0].headers.values()
+
+
+# --- through gunicorn ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_streams_through_gunicorn(ups):
+    """The real server: a translated stream (an upstream keep-alive becomes a ping) and a native one."""
+    chunks = sse(*openai_chunks("one", " two"))
+    ups["openai"].add(Reply(chunks=[*chunks[:2], b": keep-alive\n\n", *chunks[2:]]))
+    ups["anthropic"].add(Reply(chunks=sse_bytes("anthropic/tools_parallel.stream")))
+    gw = Gateway(gateway_config(ups), workers=1, threads=4)
+    try:
+        r = requests.post(gw.url + "/anthropic/v1/messages", json={
+            "model": "openai/gpt-4o", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "x"}]})
+        evs = events(r.content)
+        check_event_order(evs)
+        assert ("ping", {"type": "ping"}) in evs
+        assert "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta") == "one two"
+        with anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="unused", max_retries=0) as c:
+            with c.messages.stream(model="claude-sonnet-4-5", max_tokens=100, tools=WEATHER,
+                                   messages=[{"role": "user", "content": "weather"}]) as stream:
+                msg = stream.get_final_message()
+        assert [b.type for b in msg.content] == ["text", "tool_use", "tool_use"]
+    finally:
+        gw.stop()

@@ -60,6 +60,12 @@ def events(body: bytes) -> list[tuple[str, dict]]:
     return [(e.event, json.loads(e.data)) for e in sse_wire.decode([body]) if e.data]
 
 
+def final_message(client, **kwargs):
+    """A streamed answer as the SDK's accumulator builds it."""
+    with client.messages.stream(**kwargs) as stream:
+        return stream.get_final_message()
+
+
 def check_event_order(evs: list[tuple[str, dict]]) -> None:
     """Anthropic's stream grammar: message_start first, each block started before its deltas and stopped
     once, message_delta then message_stop last, no [DONE]."""
@@ -169,9 +175,8 @@ def test_stream_text_and_tool_calls_from_openai(client, ups):
         {**base, "choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}},
     ]
     ups["openai"].add(Reply(chunks=sse(*chunks)))
-    with client.messages.stream(model="openai/gpt-4o", max_tokens=100, tools=WEATHER,
-                                messages=[{"role": "user", "content": "Weather in Rome and Oslo?"}]) as stream:
-        msg = stream.get_final_message()
+    msg = final_message(client, model="openai/gpt-4o", max_tokens=100, tools=WEATHER,
+                        messages=[{"role": "user", "content": "Weather in Rome and Oslo?"}])
     assert [b.type for b in msg.content] == ["text", "tool_use", "tool_use"]
     assert msg.content[0].text == "Let me check."
     assert [(b.id, b.input) for b in msg.content[1:]] == [("call_1", {"city": "Rome"}), ("call_2", {"city": "Oslo"})]
@@ -196,10 +201,9 @@ def test_stream_event_order_on_the_wire(url, ups):
 
 def test_stream_thinking_from_gemini(client, ups):
     ups["gemini"].add(Reply(chunks=sse_bytes("gemini/thinking_signature.stream")))
-    with client.messages.stream(model="gemini/gemini-2.5-pro", max_tokens=2000,
-                                thinking={"type": "enabled", "budget_tokens": 1024},
-                                messages=[{"role": "user", "content": "17*23?"}]) as stream:
-        msg = stream.get_final_message()
+    msg = final_message(client, model="gemini/gemini-2.5-pro", max_tokens=2000,
+                        thinking={"type": "enabled", "budget_tokens": 1024},
+                        messages=[{"role": "user", "content": "17*23?"}])
     kinds = [b.type for b in msg.content]
     assert kinds == ["thinking", "text", "redacted_thinking"]
     assert msg.content[0].thinking == "Multiplying 17 by 23." and msg.content[1].text == "391"
@@ -213,9 +217,8 @@ def test_stream_tools_from_gemini_keep_the_thought_signature(client, ups):
         "candidates": [{"content": {"role": "model", "parts": [{"text": "Sunny both."}]}, "finishReason": "STOP"}],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7}}))
     messages = [{"role": "user", "content": "Weather in Paris and Rome?"}]
-    with client.messages.stream(model="gemini/gemini-3-pro-preview", max_tokens=500, tools=WEATHER,
-                                messages=messages) as stream:
-        msg = stream.get_final_message()
+    msg = final_message(client, model="gemini/gemini-3-pro-preview", max_tokens=500, tools=WEATHER,
+                        messages=messages)
     uses = [b for b in msg.content if b.type == "tool_use"]
     assert [u.input for u in uses] == [{"city": "Paris"}, {"city": "Rome"}] and msg.stop_reason == "tool_use"
     messages += [{"role": "assistant", "content": msg.content},
@@ -261,10 +264,9 @@ def test_native_stream_is_relayed_as_it_came(url, ups, fixture):
 
 def test_native_stream_through_the_sdk(client, ups):
     ups["anthropic"].add(Reply(chunks=sse_bytes("anthropic/thinking.stream")))
-    with client.messages.stream(model="claude-sonnet-4-5", max_tokens=5000,
-                                thinking={"type": "enabled", "budget_tokens": 2000},
-                                messages=[{"role": "user", "content": "GCD of 1071 and 462?"}]) as stream:
-        msg = stream.get_final_message()
+    msg = final_message(client, model="claude-sonnet-4-5", max_tokens=5000,
+                        thinking={"type": "enabled", "budget_tokens": 2000},
+                        messages=[{"role": "user", "content": "GCD of 1071 and 462?"}])
     assert msg.content[0].type == "thinking" and msg.content[0].signature
     assert ups["anthropic"].requests[0].json["thinking"] == {"type": "enabled", "budget_tokens": 2000}
 
@@ -417,9 +419,8 @@ def test_streams_through_gunicorn(ups):
         assert ("ping", {"type": "ping"}) in evs
         assert "".join(d["delta"].get("text", "") for n, d in evs if n == "content_block_delta") == "one two"
         with anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="unused", max_retries=0) as c:
-            with c.messages.stream(model="claude-sonnet-4-5", max_tokens=100, tools=WEATHER,
-                                   messages=[{"role": "user", "content": "weather"}]) as stream:
-                msg = stream.get_final_message()
+            msg = final_message(c, model="claude-sonnet-4-5", max_tokens=100, tools=WEATHER,
+                                messages=[{"role": "user", "content": "weather"}])
         assert [b.type for b in msg.content] == ["text", "tool_use", "tool_use"]
     finally:
         gw.stop()

@@ -293,12 +293,8 @@ def _assistant_turn(content, path: str) -> list[dict]:
             raise UnsupportedParameter(f"{kind} blocks in assistant turns are only supported by anthropic",
                                        param=f"{path}[{j}]")
     msg: dict = {"role": "assistant", "content": "".join(texts)}
-    if calls:
-        msg["tool_calls"] = calls
-    if thoughts:
-        msg["reasoning"] = "".join(thoughts)
-    if details:
-        msg["reasoning_details"] = details
+    optional = (("tool_calls", calls), ("reasoning", "".join(thoughts)), ("reasoning_details", details))
+    msg.update((name, value) for name, value in optional if value)
     return [msg]
 
 

@@ -19,7 +19,6 @@ from .. import web
 from ..answers import NativeAnswer, PlainChunk, RawEvent, check_completion
 from ..errors import GatewayError, UnsupportedOperation
 from ..operations import MESSAGES, MESSAGES_COUNT_TOKENS
-from ..routing import relay
 from ..schemas.messages import fallbacks_header, parse_messages
 from ..urls import Route
 from ..wire.sse import compact
@@ -69,20 +68,10 @@ def _request(gateway, environ, ctx, *, counting: bool):
 
 def messages(gateway, environ, start_response, ctx):
     req = _request(gateway, environ, ctx, counting=False)
-    try:
-        inbound.bind(gateway, environ, ctx, req, MESSAGES)
-        if req.stream:
-            stream = relay.open_stream(gateway.router, req, ctx, MessagesStreamEncoder(model=req.native["model"]),
-                                       MESSAGES)
-            gateway.stream_started(ctx)
-            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
-            return stream
-        answer = gateway.router.complete(req, ctx, MESSAGES)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
-        raise
-    ctx.output = answer.body
+    encoder = MessagesStreamEncoder(model=req.native["model"])
+    answer = inbound.run(gateway, environ, start_response, ctx, req, MESSAGES, encoder)
+    if req.stream:
+        return answer
     return web.json_response(start_response, 200, render(answer.body, model=req.native["model"]),
                              [("x-request-id", ctx.request_id)])
 

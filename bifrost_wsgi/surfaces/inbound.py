@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from .. import web
+from ..errors import GatewayError
 from ..operations import Operation
+from ..routing import relay
 from ..routing.upstream import BLOCKED_CLIENT_HEADERS
 
 log = logging.getLogger("bifrost_wsgi")
@@ -58,3 +61,22 @@ def _warn_single_threaded() -> None:
         log.warning("streaming on a server that is not multithreaded (gunicorn's sync worker?): each stream "
                     "blocks the whole worker and the sync worker kills streams longer than its timeout; "
                     "use gthread workers (deploy/gunicorn.conf.py, or the bifrost-wsgi command)")
+
+
+def run(gateway, environ, start_response, ctx, req, operation: Operation, encoder):
+    """Bind the request, then either open its stream (the status line sent: returns the stream body) or
+    get its whole answer (returns the Answer for the surface to render). Errors name the target tried."""
+    try:
+        bind(gateway, environ, ctx, req, operation)
+        if req.stream:
+            stream = relay.open_stream(gateway.router, req, ctx, encoder, operation)
+            gateway.stream_started(ctx)
+            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
+            return stream
+        answer = gateway.router.complete(req, ctx, operation)
+    except GatewayError as err:
+        if not err.request_type:
+            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
+        raise
+    ctx.output = answer.body
+    return answer

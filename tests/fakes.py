@@ -4,6 +4,7 @@ test scripts (JSON, SSE bytes in chunks with delays, raw faults) and records eve
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import socket
 import struct
 import threading
@@ -230,3 +231,14 @@ def openai_chunks(*texts: str, model: str = "gpt-4o-mini", finish_reason: str = 
         out.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": len(texts),
                                                      "total_tokens": 9 + len(texts)}})
     return out
+
+
+@contextmanager
+def fake_upstreams(*names: str):
+    """One FakeUpstream per name (a gateway with several providers), all closed at the end."""
+    fakes = {name: FakeUpstream() for name in names}
+    try:
+        yield fakes
+    finally:
+        for fake in fakes.values():
+            fake.close()

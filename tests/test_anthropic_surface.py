@@ -14,7 +14,7 @@ import requests
 
 from bifrost_wsgi.wire import sse as sse_wire
 from tests.conftest import provider_config
-from tests.fakes import FakeUpstream, Reply, chat_completion, openai_chunks, sse
+from tests.fakes import Reply, chat_completion, fake_upstreams, openai_chunks, sse
 from tests.procs import Gateway
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,10 +27,8 @@ WEATHER = [{"name": "get_weather", "description": "Weather for a city",
 
 @pytest.fixture
 def ups():
-    fakes = {name: FakeUpstream() for name in ("openai", "gemini", "anthropic")}
-    yield fakes
-    for fake in fakes.values():
-        fake.close()
+    with fake_upstreams("openai", "gemini", "anthropic") as fakes:
+        yield fakes
 
 
 def gateway_config(ups, **extra) -> dict:

@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors as genai_errors, types
 
 from tests.conftest import provider_config
-from tests.fakes import FakeUpstream, Reply, chat_completion, openai_chunks, sse
+from tests.fakes import Reply, chat_completion, fake_upstreams, openai_chunks, sse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_SIGNATURE = b"CiQBVKhc7sIGnatureAA=="  # not base64: the SDK decodes signatures, so the tests use
@@ -27,10 +27,8 @@ WEATHER = types.Tool(function_declarations=[types.FunctionDeclaration(
 
 @pytest.fixture
 def ups():
-    fakes = {name: FakeUpstream() for name in ("openai", "gemini")}
-    yield fakes
-    for fake in fakes.values():
-        fake.close()
+    with fake_upstreams("openai", "gemini") as fakes:
+        yield fakes
 
 
 def gateway_config(ups, **extra) -> dict:

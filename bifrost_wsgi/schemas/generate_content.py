@@ -14,10 +14,11 @@ parameters, ``responseMimeType``/``responseSchema`` ``response_format``, ``think
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..errors import BadRequest, UnsupportedParameter
-from ..schema import (ChatRequest, Message, any_object, array, boolean, enum, integer, number, obj, string, _fail)
+from ..errors import UnsupportedParameter
+from .fields import model_target, validated
+from ..schema import (ChatRequest, Message, any_object, array, boolean, enum, integer, number, obj, string)
 
 #: the provider of a model named without ``provider/``
 DEFAULT_PROVIDER = "gemini"
@@ -64,27 +65,9 @@ class GenerateContentRequest(ChatRequest):
                                       self.extra, self.model_name)
 
 
-def model_target(name: str) -> tuple[str, str]:
-    """The path's model: ``gemini-2.5-flash`` (the default provider) or ``openai/gpt-4o``."""
-    provider, sep, model = name.partition("/")
-    if not sep:
-        return DEFAULT_PROVIDER, name
-    if not provider or not model:
-        raise BadRequest("model should be in provider/model format", param="model")
-    return provider, model
-
-
 def parse_generate_content(body, *, model: str, stream: bool) -> GenerateContentRequest:
-    if not isinstance(body, dict):
-        raise BadRequest("invalid request format: request body must be a JSON object")
-    provider, native_model = model_target(model)
-    valid = {}
-    for key, value in body.items():
-        rule = PARAMS.get(key)
-        if value is not None and rule is not None:
-            valid[key] = rule(value, key)
-    if "contents" not in valid:
-        _fail("contents", "is required")
+    provider, native_model = model_target(model, default=DEFAULT_PROVIDER)
+    valid = validated(body, PARAMS, required=("contents",))
     req = GenerateContentRequest(provider, native_model, [], {}, [], stream, {}, model)
     messages = []
     if "systemInstruction" in valid:

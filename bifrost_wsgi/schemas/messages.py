@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import BadRequest, UnsupportedParameter
+from .fields import model_target, validated
 from ..schema import (ChatRequest, Message, any_object, array, boolean, cache_control, enum, integer, number, obj,
                       one_of_string_or, split_model, string, _fail)
 
@@ -108,44 +109,15 @@ class MessagesRequest(ChatRequest):
                                self.extra, self.native, self.raw, self.headers, self.query)
 
 
-def model_target(value) -> tuple[str, str]:
-    """``provider/model``, or a bare model name for the default provider."""
-    if isinstance(value, str) and "/" not in value and value.strip():
-        return DEFAULT_PROVIDER, value
-    return split_model(value)
-
-
-def fallbacks_header(value: str) -> list[tuple[str, str]]:
-    """``x-bf-fallbacks: openai/gpt-4o, gemini/gemini-2.5-pro``."""
-    out = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            out.append(split_model(item))
-        except BadRequest:
-            raise BadRequest(f"x-bf-fallbacks: {item!r} must be in provider/model format",
-                             param="x-bf-fallbacks") from None
-    return out
-
-
 def parse_messages(body, *, raw: bytes = b"", counting: bool = False) -> MessagesRequest:
     """Validate an Anthropic Messages body in document order and read it as a chat request. ``counting``:
     a count_tokens body, which has no ``max_tokens``."""
     if not isinstance(body, dict):
         raise BadRequest("invalid request format: request body must be a JSON object")
-    if "model" not in body or body["model"] is None:
+    if body.get("model") is None:
         _fail("model", "is required")
-    provider, model = model_target(body["model"])
-    valid: dict = {}
-    for key, value in body.items():
-        rule = PARAMS.get(key)
-        if value is not None and rule is not None:
-            valid[key] = rule(value, key)
-    for key in ("messages",) if counting else ("max_tokens", "messages"):
-        if key not in valid:
-            _fail(key, "is required")
+    provider, model = model_target(string(body["model"], "model"), default=DEFAULT_PROVIDER)
+    valid = validated(body, PARAMS, required=("messages",) if counting else ("max_tokens", "messages"))
     fallbacks = []
     if body.get("fallbacks") is not None:
         fallbacks = [split_model(v) for v in array(string)(body["fallbacks"], "fallbacks")]

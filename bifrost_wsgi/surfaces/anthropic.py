@@ -19,10 +19,10 @@ from .. import web
 from ..answers import NativeAnswer, PlainChunk, RawEvent, check_completion
 from ..errors import GatewayError, UnsupportedOperation
 from ..operations import MESSAGES, MESSAGES_COUNT_TOKENS
-from ..schemas.messages import fallbacks_header, parse_messages
+from ..schemas.messages import parse_messages
 from ..urls import Route
 from ..wire.sse import compact
-from . import inbound
+from . import chat_answer, inbound
 
 #: Anthropic's error type for each status (other 5xx: api_error, other 4xx: invalid_request_error)
 ERROR_TYPES = {400: "invalid_request_error", 422: "invalid_request_error", 401: "authentication_error",
@@ -58,9 +58,7 @@ def _request(gateway, environ, ctx, *, counting: bool):
     inbound.authenticate(gateway, environ)
     raw = web.read_body(environ, gateway.body_limit)
     req = parse_messages(web.parse_json(raw), raw=raw, counting=counting)
-    header = environ.get("HTTP_X_BF_FALLBACKS", "")
-    if header:
-        req.fallbacks = [*fallbacks_header(header), *req.fallbacks]
+    req.fallbacks = [*inbound.header_fallbacks(environ), *req.fallbacks]
     req.headers = {name: environ[key] for key, name in NATIVE_HEADERS if environ.get(key)}
     req.query = environ.get("QUERY_STRING", "")
     return req
@@ -136,7 +134,7 @@ def render(body: dict, *, model: str) -> dict:
     for call in msg.get("tool_calls") or ():
         fn = call.get("function") or {}
         content.append({"type": "tool_use", "id": call.get("id") or _new_id("toolu_"), "name": fn.get("name", ""),
-                        "input": _arguments(fn.get("arguments"))})
+                        "input": chat_answer.tool_input(fn.get("arguments"))})
     finish = choice.get("finish_reason", "stop")
     return {"id": _message_id(body.get("id")), "type": "message", "role": "assistant", "model": model,
             "content": content, "stop_reason": stop_reason(finish, tools=bool(msg.get("tool_calls"))),
@@ -161,28 +159,15 @@ def _thinking_blocks(msg: dict) -> list[dict]:
     return blocks
 
 
-def _arguments(arguments) -> dict:
-    try:
-        value = json.loads(arguments) if arguments else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def stop_reason(finish: str, *, tools: bool) -> str:
-    if tools and finish != "length":
-        return "tool_use"
-    return STOP_REASONS.get(finish, "end_turn")
+    return chat_answer.stop_reason(finish, tools=tools, reasons=STOP_REASONS)
 
 
 def usage(u: dict | None) -> dict:
     """Chat usage as Anthropic counts it: ``input_tokens`` without the cache reads and writes."""
-    u = u or {}
-    details = u.get("prompt_tokens_details") or {}
-    read, write = details.get("cached_tokens") or 0, details.get("cache_write_tokens") or 0
-    return {"input_tokens": max((u.get("prompt_tokens") or 0) - read - write, 0),
-            "output_tokens": u.get("completion_tokens") or 0,
-            "cache_creation_input_tokens": write, "cache_read_input_tokens": read}
+    fresh, read, write, output = chat_answer.token_counts(u)
+    return {"input_tokens": fresh, "output_tokens": output, "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read}
 
 
 def _new_id(prefix: str) -> str:

@@ -9,6 +9,8 @@ Google's envelope ``{"error": {"code", "message", "status"}}``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import json
 
 from .. import web
@@ -16,10 +18,9 @@ from ..answers import PlainChunk, check_completion
 from ..errors import BadRequest, GatewayError, NotFound
 from ..operations import CHAT
 from ..schemas.generate_content import THOUGHT_MARK, parse_generate_content
-from ..schemas.messages import fallbacks_header
 from ..urls import Route
 from ..wire.sse import encode
-from . import inbound
+from . import chat_answer, inbound
 
 #: Google's status name for each HTTP status
 STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -48,26 +49,9 @@ def envelope(err: GatewayError):
 # --- requests ----------------------------------------------------------------------------------------
 
 
-def _request(gateway, environ, ctx, *, stream: bool):
-    inbound.authenticate(gateway, environ)
-    body = web.parse_json(web.read_body(environ, gateway.body_limit))
-    req = parse_generate_content(body, model=ctx.params["model"], stream=stream)
-    header = environ.get("HTTP_X_BF_FALLBACKS", "")
-    if header:
-        req.fallbacks = fallbacks_header(header)
-    return req
-
-
-def generate_content(gateway, environ, start_response, ctx):
-    return _generate(gateway, environ, start_response, ctx, stream=False)
-
-
-def stream_generate_content(gateway, environ, start_response, ctx):
-    return _generate(gateway, environ, start_response, ctx, stream=True)
-
-
 def _generate(gateway, environ, start_response, ctx, *, stream: bool):
-    req = _request(gateway, environ, ctx, stream=stream)
+    req = parse_generate_content(inbound.read_json(gateway, environ), model=ctx.params["model"], stream=stream)
+    req.fallbacks = inbound.header_fallbacks(environ)
     encoder = GenerateContentStreamEncoder(model=req.model_name)
     answer = inbound.run(gateway, environ, start_response, ctx, req, CHAT, encoder)
     if stream:
@@ -78,8 +62,7 @@ def _generate(gateway, environ, start_response, ctx, *, stream: bool):
 
 def count_tokens(gateway, environ, start_response, ctx):
     """An estimate (a token per four characters of what the model reads): no provider is asked."""
-    inbound.authenticate(gateway, environ)
-    body = web.parse_json(web.read_body(environ, gateway.body_limit))
+    body = inbound.read_json(gateway, environ)
     if isinstance(body, dict) and isinstance(body.get("generateContentRequest"), dict):
         body = body["generateContentRequest"]
     if not isinstance(body, dict):
@@ -113,6 +96,10 @@ def _model_entry(entry: dict) -> dict:
     model_id = entry["id"].removeprefix("gemini/")  # a bare name means a Gemini model on this route
     return {"name": f"models/{model_id}", "displayName": model_id,
             "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+
+
+generate_content = partial(_generate, stream=False)
+stream_generate_content = partial(_generate, stream=True)
 
 
 def _post(handler) -> dict:
@@ -177,12 +164,8 @@ def _text_parts(msg: dict) -> list[dict]:
 
 def _call_part(call: dict) -> dict:
     fn = call.get("function") or {}
-    try:
-        args = json.loads(fn.get("arguments") or "{}")
-    except ValueError:
-        args = {}
     call_id, _, signature = (call.get("id") or "").partition(THOUGHT_MARK)
-    part = {"functionCall": {"name": fn.get("name", ""), "args": args if isinstance(args, dict) else {}}}
+    part = {"functionCall": {"name": fn.get("name", ""), "args": chat_answer.tool_input(fn.get("arguments"))}}
     if call_id:
         part["functionCall"]["id"] = call_id
     if signature:

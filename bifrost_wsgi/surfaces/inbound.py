@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 
 from .. import web
-from ..errors import GatewayError
+from ..errors import BadRequest, GatewayError
 from ..operations import Operation
 from ..routing import relay
 from ..routing.upstream import BLOCKED_CLIENT_HEADERS
+from ..schema import split_model
 
 log = logging.getLogger("bifrost_wsgi")
 
@@ -21,6 +22,28 @@ def authenticate(gateway, environ) -> None:
     """Before the body is read: no parsing work for whoever has no key."""
     if gateway.governance is not None:
         gateway.governance.authenticate(environ)
+
+
+def read_json(gateway, environ):
+    """Authenticate, then read and parse the JSON body."""
+    authenticate(gateway, environ)
+    return web.parse_json(web.read_body(environ, gateway.body_limit))
+
+
+def header_fallbacks(environ) -> list[tuple[str, str]]:
+    """``x-bf-fallbacks: openai/gpt-4o, gemini/gemini-2.5-pro``: the drop-in routes' fallbacks, whose native
+    bodies have no place for them."""
+    out = []
+    for item in environ.get("HTTP_X_BF_FALLBACKS", "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(split_model(item))
+        except BadRequest:
+            raise BadRequest(f"x-bf-fallbacks: {item!r} must be in provider/model format",
+                             param="x-bf-fallbacks") from None
+    return out
 
 
 def bind(gateway, environ, ctx, req, operation: Operation) -> None:
@@ -71,7 +94,8 @@ def run(gateway, environ, start_response, ctx, req, operation: Operation, encode
         if req.stream:
             stream = relay.open_stream(gateway.router, req, ctx, encoder, operation)
             gateway.stream_started(ctx)
-            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
+            start_response("200 OK", [("Content-Type", encoder.media_type), *web.SSE_HEADERS[1:],
+                                       ("x-request-id", ctx.request_id)])
             return stream
         answer = gateway.router.complete(req, ctx, operation)
     except GatewayError as err:

@@ -24,7 +24,7 @@ from .observe import accesslog, metrics
 from .routing.catalog import ModelLister
 from .routing.context import RequestContext
 from .routing.router import Router
-from .surfaces import anthropic, bedrock, genai, openai_chat
+from .surfaces import anthropic, bedrock, cohere, genai, openai_chat
 from .urls import Route, RouteTable
 
 log = logging.getLogger("bifrost_wsgi")
@@ -124,7 +124,7 @@ OWN_ROUTES = {
 }
 
 #: the client formats the gateway speaks; each module's ROUTES joins the route table
-SURFACES = (openai_chat, anthropic, genai, bedrock)
+SURFACES = (openai_chat, anthropic, genai, bedrock, cohere)
 
 
 class Gateway:

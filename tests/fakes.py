@@ -242,3 +242,17 @@ def fake_upstreams(*names: str):
     finally:
         for fake in fakes.values():
             fake.close()
+
+
+def openai_text_then_tool_call() -> list[dict]:
+    """OpenAI streaming chunks of a short text, then one tool call (get_weather for Rome) in two argument
+    pieces, finish reason tool_calls and the usage (20 in, 8 out)."""
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
+    return [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Checking."}}]},
+        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\""}}]}}]},
+        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ":\"Rome\"}"}}]}}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+         "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}},
+    ]

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, EventStreamError
 
 from bifrost_wsgi.wire.eventstream import decode, encode
 from tests.conftest import provider_config
-from tests.fakes import Reply, chat_completion, fake_upstreams, openai_chunks, sse
+from tests.fakes import Reply, chat_completion, fake_upstreams, openai_chunks, openai_text_then_tool_call, sse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bedrock"
 VK = "sk-bf-test-virtual-key-0003"
@@ -111,14 +111,7 @@ def test_tool_round_trip_through_openai(client, ups):
 
 
 def test_converse_stream_from_openai(client, ups):
-    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
-    ups["openai"].add(Reply(chunks=sse(
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Checking."}}]},
-        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\""}}]}}]},
-        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ":\"Rome\"}"}}]}}]},
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
-         "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}})))
+    ups["openai"].add(Reply(chunks=sse(*openai_text_then_tool_call())))
     resp = client.converse_stream(modelId="openai/gpt-4o", toolConfig=WEATHER,
                                   messages=[{"role": "user", "content": [{"text": "Weather in Rome?"}]}])
     events = list(resp["stream"])

@@ -125,6 +125,8 @@ OWN_ROUTES = {
 
 #: the client formats the gateway speaks; each module's ROUTES joins the route table
 SURFACES = (openai_chat, anthropic, genai, bedrock, cohere)
+#: framework prefixes that serve the /openai, /anthropic and /genai routes under their own name
+MOUNTS = {prefix: ("/openai", "/anthropic", "/genai") for prefix in ("/litellm", "/langchain", "/pydanticai")}
 
 
 class Gateway:
@@ -138,6 +140,8 @@ class Gateway:
         self.routes.extend(OWN_ROUTES)
         for surface in SURFACES:
             self.routes.extend(surface.ROUTES)
+        for prefix, sources in MOUNTS.items():
+            self.routes.mount(prefix, sources=sources)
         self.body_limit = config.client.max_request_body_bytes
         self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
                                        virtual_keys=config.virtual_keys, config=config)

@@ -422,3 +422,22 @@ def test_streams_through_gunicorn(ups):
         assert [b.type for b in msg.content] == ["text", "tool_use", "tool_use"]
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("text", ["plain", "é \"quoted\" \n line", ""])
+def test_text_fast_path_says_what_the_slow_path_says(text):
+    """A PlainChunk's JSON literal is spliced into the event; the result must parse as the dict chunk's does."""
+    import time
+
+    from bifrost_wsgi.answers import PlainChunk
+    from bifrost_wsgi.routing.relay import StreamState
+    from bifrost_wsgi.surfaces.anthropic import MessagesStreamEncoder
+
+    literal = json.dumps(text, ensure_ascii=False)
+    data = '{"id":"c","choices":[{"index":0,"delta":{"content":' + literal + '}}]}'
+    outputs = []
+    for chunk in (PlainChunk(data, literal), json.loads(data)):
+        encoder, state = MessagesStreamEncoder(model="m"), StreamState(time.monotonic())
+        encoder.chunk({"choices": [{"index": 0, "delta": {"content": "first"}}]}, state)  # opens the text block
+        outputs.append(events(encoder.chunk(chunk, state)))
+    assert outputs[0] == outputs[1] or (text == "" and outputs[1] == [])

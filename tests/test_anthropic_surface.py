@@ -288,13 +288,31 @@ def test_claude_code_like_session_on_translated_upstreams(url, ups):
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
          "usage": {"prompt_tokens": 100, "completion_tokens": 7, "total_tokens": 107}})))
     ups["gemini"].add(Reply(chunks=sse_bytes("gemini/function_call.stream")))
+    done = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Two files."}]}, "finishReason": "STOP"}]}
+    ups["openai"].add(Reply(chunks=sse(*openai_chunks("Two", " files."))))
+    ups["gemini"].add(Reply(chunks=[b"data: " + json.dumps(done).encode() + b"\n\n"]))
     with anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0) as c:
         for model, name in (("openai/gpt-4o", "Bash"), ("gemini/gemini-3-pro-preview", "get_weather")):
-            with c.beta.messages.stream(model=model, extra_headers=headers,
-                                        **{k: v for k, v in body.items() if k != "stream"}) as stream:
+            turn = {k: v for k, v in body.items() if k != "stream"}
+            with c.beta.messages.stream(model=model, extra_headers=headers, **turn) as stream:
                 msg = stream.get_final_message()
             assert msg.stop_reason == "tool_use" and msg.content[-1].type == "tool_use"
             assert msg.content[-1].name == name
+            # the second turn: Claude Code sends the assistant's blocks back with a result per tool call
+            results = [{"type": "tool_result", "tool_use_id": b.id, "content": "a.txt b.txt"}
+                       for b in msg.content if b.type == "tool_use"]
+            turn["messages"] = [*body["messages"], {"role": "assistant", "content": msg.content},
+                                {"role": "user", "content": results}]
+            with c.beta.messages.stream(model=model, extra_headers=headers, **turn) as stream:
+                final = stream.get_final_message()
+            assert (final.content[-1].text, final.stop_reason) == ("Two files.", "end_turn")
+    assert ups["openai"].requests[1].json["messages"][-2:] == [
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_ls", "type": "function", "function": {"name": "Bash", "arguments": "{\"command\":\"ls\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_ls", "content": "a.txt b.txt"}]
+    replayed = ups["gemini"].requests[1].json["contents"]
+    assert replayed[1]["parts"][-2]["thoughtSignature"] == GEMINI_SIGNATURE  # Gemini gets its signature back
+    assert [p["functionResponse"]["name"] for p in replayed[2]["parts"]] == ["get_weather", "get_weather"]
     sent = ups["openai"].requests[0].json
     assert sent["messages"][0] == {"role": "system", "content": [
         {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},

@@ -459,3 +459,14 @@ def test_text_fast_path_says_what_the_slow_path_says(text):
         encoder.chunk({"choices": [{"index": 0, "delta": {"content": "first"}}]}, state)  # opens the text block
         outputs.append(events(encoder.chunk(chunk, state)))
     assert outputs[0] == outputs[1] or (text == "" and outputs[1] == [])
+
+
+def test_native_primary_falls_back_to_a_translated_stream(client, ups):
+    """Anthropic overloaded before the first byte: the OpenAI fallback's stream is written as Anthropic's."""
+    ups["anthropic"].add(Reply(status=529, json={"type": "error", "error": {"type": "overloaded_error",
+                                                                           "message": "Overloaded"}}))
+    ups["openai"].add(Reply(chunks=sse(*openai_chunks("from", " openai"))))
+    msg = final_message(client, model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+                        extra_headers={"x-bf-fallbacks": "openai/gpt-4o"})
+    assert msg.content[0].text == "from openai" and msg.stop_reason == "end_turn"
+    assert ups["openai"].requests[0].json["model"] == "gpt-4o"

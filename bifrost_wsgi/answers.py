@@ -108,3 +108,27 @@ class PlainChunk:
 
     def as_dict(self) -> dict:
         return json.loads(self.data)
+
+
+class NativeAnswer(dict):
+    """A complete answer that came in the client's own format (an Anthropic upstream behind the Anthropic
+    route): the dict is its chat.completion reading, for usage, logs and metrics; ``native`` is the answer as
+    the upstream sent it, which the surface returns unchanged."""
+
+    __slots__ = ("native",)
+
+    def __init__(self, completion: dict, native: dict) -> None:
+        super().__init__(completion)
+        self.native = native
+
+
+class RawEvent:
+    """A stream event that came in the client's own format, relayed as it came (``data``: its bytes on the
+    wire), with what the relay must know of it: whether it carries content, and the usage and finish reason
+    it reports (chat vocabulary)."""
+
+    __slots__ = ("data", "content", "usage", "finish")
+
+    def __init__(self, data: bytes, *, content: bool = False, usage: dict | None = None,
+                 finish: str | None = None) -> None:
+        self.data, self.content, self.usage, self.finish = data, content, usage, finish

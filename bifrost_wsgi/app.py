@@ -24,8 +24,8 @@ from .observe import accesslog, metrics
 from .routing.catalog import ModelLister
 from .routing.context import RequestContext
 from .routing.router import Router
-from .surfaces import (openai_audio, openai_chat, openai_completions, openai_embeddings, openai_images, openai_models,
-                       openai_responses)
+from .surfaces import (anthropic, bedrock, cohere, genai, openai_audio, openai_chat, openai_completions, openai_embeddings,
+                       openai_images, openai_models, openai_responses)
 from .urls import Route, RouteTable
 
 log = logging.getLogger("bifrost_wsgi")
@@ -126,7 +126,9 @@ OWN_ROUTES = {
 
 #: the client formats the gateway speaks; each module's ROUTES joins the route table
 SURFACES = (openai_chat, openai_completions, openai_embeddings, openai_models, openai_responses, openai_audio,
-            openai_images)
+            openai_images, anthropic, genai, bedrock, cohere)
+#: framework prefixes that serve the /openai, /anthropic and /genai routes under their own name
+MOUNTS = {prefix: ("/openai", "/anthropic", "/genai") for prefix in ("/litellm", "/langchain", "/pydanticai")}
 
 
 class Gateway:
@@ -140,6 +142,8 @@ class Gateway:
         self.routes.extend(OWN_ROUTES)
         for surface in SURFACES:
             self.routes.extend(surface.ROUTES)
+        for prefix, sources in MOUNTS.items():
+            self.routes.mount(prefix, sources=sources)
         self.body_limit = config.client.max_request_body_bytes
         self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
                                        virtual_keys=config.virtual_keys, config=config)

@@ -28,3 +28,6 @@ SPEECH = Operation("speech", "speech", "speech_stream")
 TRANSCRIPTION = Operation("transcription", "transcription", "transcription_stream")
 IMAGE_GENERATION = Operation("image_generation", "image_generation")
 LIST_MODELS = Operation("list_models", "list_models")
+#: the Anthropic Messages route: served natively by Anthropic, through the chat translators by the rest
+MESSAGES = Operation("messages", "chat_completion", "chat_completion_stream")
+MESSAGES_COUNT_TOKENS = Operation("messages_count_tokens", "count_tokens")

@@ -50,6 +50,20 @@ class RouteTable:
         for path, methods in routes.items():
             self.add(prefix + path, methods)
 
+    def mount(self, prefix: str, *, sources: tuple[str, ...]) -> None:
+        """Serve every route under each of ``sources`` under ``prefix`` as well (``/openai/v1/x`` as
+        ``/litellm/v1/x``); where two sources give the same path, the first source's route is kept."""
+        fixed = [(p, m) for p, m in self.fixed.items()]
+        templates = [(t, m) for t, _, m in self.templates]
+        taken: set[str] = set()
+        for source in sources:
+            for path, methods in (*fixed, *templates):
+                if path.startswith(source + "/"):
+                    mounted = prefix + path[len(source):]
+                    if mounted not in taken:
+                        taken.add(mounted)
+                        self.add(mounted, methods)
+
     def match(self, path: str) -> tuple[str, dict[str, Route] | None, dict]:
         """(the route's name: its path or template, its methods or None, the template's values)."""
         methods = self.fixed.get(path)

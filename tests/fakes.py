@@ -4,6 +4,7 @@ test scripts (JSON, SSE bytes in chunks with delays, raw faults) and records eve
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import socket
 import struct
 import threading
@@ -230,3 +231,28 @@ def openai_chunks(*texts: str, model: str = "gpt-4o-mini", finish_reason: str = 
         out.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": len(texts),
                                                      "total_tokens": 9 + len(texts)}})
     return out
+
+
+@contextmanager
+def fake_upstreams(*names: str):
+    """One FakeUpstream per name (a gateway with several providers), all closed at the end."""
+    fakes = {name: FakeUpstream() for name in names}
+    try:
+        yield fakes
+    finally:
+        for fake in fakes.values():
+            fake.close()
+
+
+def openai_text_then_tool_call() -> list[dict]:
+    """OpenAI streaming chunks of a short text, then one tool call (get_weather for Rome) in two argument
+    pieces, finish reason tool_calls and the usage (20 in, 8 out)."""
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
+    return [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Checking."}}]},
+        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\""}}]}}]},
+        {**base, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ":\"Rome\"}"}}]}}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+         "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}},
+    ]

@@ -43,7 +43,8 @@ def presented_key(environ) -> str:
         value = auth[7:].strip()
         if value:
             return value
-    return environ.get("HTTP_X_API_KEY", "").strip()
+    # x-api-key: the Anthropic SDK; x-goog-api-key: the Google GenAI SDK
+    return (environ.get("HTTP_X_API_KEY", "") or environ.get("HTTP_X_GOOG_API_KEY", "")).strip()
 
 
 def _digest(raw: bytes) -> bytes:

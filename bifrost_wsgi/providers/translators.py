@@ -3,7 +3,8 @@ table (``providers/<operation>/``), keyed by the registry row's adapter module."
 
 from __future__ import annotations
 
-from . import (count_tokens, embedding, image_generation, responses, speech, text_completion, transcription)
+from . import (count_tokens, embedding, image_generation, messages, responses, speech, text_completion,
+               transcription)
 from .registry import ProviderRow
 
 TABLES = {
@@ -14,7 +15,12 @@ TABLES = {
     "speech": speech.TRANSLATORS,
     "transcription": transcription.TRANSLATORS,
     "image_generation": image_generation.TRANSLATORS,
+    "messages": messages.TRANSLATORS,
+    "messages_count_tokens": messages.COUNT_TOKENS_TRANSLATORS,
 }
+#: operations that a provider without its own translator serves through its chat translator (a client
+#: format translated to and from chat by its surface)
+VIA_CHAT = frozenset({"messages"})
 
 
 def translator(row: ProviderRow, adapter, name: str):
@@ -22,4 +28,9 @@ def translator(row: ProviderRow, adapter, name: str):
     if name == "chat":
         return adapter.translator("chat")
     table = TABLES.get(name)
-    return None if table is None else table.get(row.adapter)
+    if table is None:
+        return None
+    found = table.get(row.adapter)
+    if found is None and name in VIA_CHAT:
+        return adapter.translator("chat")
+    return found

@@ -19,7 +19,7 @@ import logging
 import time
 
 from .. import errors as E
-from ..answers import PlainChunk, final_chunk, finish_reason, usage as checked_usage
+from ..answers import PlainChunk, RawEvent, final_chunk, finish_reason, usage as checked_usage
 from ..operations import CHAT, Operation
 from ..schema import ChatRequest
 from ..wire.sse import KEEPALIVE
@@ -74,6 +74,8 @@ class StreamState:
                     self.parts.append(chunk.content())
                 return chunk
             chunk = chunk.as_dict()  # the stream's identity is taken from the first chunk
+        elif type(chunk) is RawEvent:
+            return self._take_raw(chunk)
         found = checked_usage(chunk.pop("usage", None))
         if found:
             self.usage = found
@@ -110,6 +112,14 @@ class StreamState:
         chunk["object"] = "chat.completion.chunk"
         return chunk
 
+    def _take_raw(self, chunk: RawEvent) -> RawEvent:
+        # an event relayed in the client's own format: only its usage and finish reason are kept
+        if chunk.usage:
+            self.usage = checked_usage(dict(chunk.usage))
+        if chunk.finish:
+            self.finish[0] = finish_reason(chunk.finish)
+        return chunk
+
     def mark(self) -> tuple[int, int]:
         """The next chunk's index and the milliseconds since the previous one, counted as sent now."""
         now = time.monotonic()
@@ -127,6 +137,8 @@ class StreamState:
 
 
 def _has_content(chunk) -> bool:
+    if type(chunk) is RawEvent:
+        return chunk.content  # a native event relayed as sent: content only if it carries some
     if type(chunk) is not dict:
         return True  # a PlainChunk, or another operation's own event (it is sent as soon as it exists)
     for choice in chunk.get("choices") or ():

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import logging
 
+from .. import web
+from ..errors import BadRequest, GatewayError
 from ..operations import Operation
+from ..routing import relay
 from ..routing.upstream import BLOCKED_CLIENT_HEADERS
+from ..schema import split_model
 
 log = logging.getLogger("bifrost_wsgi")
 
@@ -18,6 +22,28 @@ def authenticate(gateway, environ) -> None:
     """Before the body is read: no parsing work for whoever has no key."""
     if gateway.governance is not None:
         gateway.governance.authenticate(environ)
+
+
+def read_json(gateway, environ):
+    """Authenticate, then read and parse the JSON body."""
+    authenticate(gateway, environ)
+    return web.parse_json(web.read_body(environ, gateway.body_limit))
+
+
+def header_fallbacks(environ) -> list[tuple[str, str]]:
+    """``x-bf-fallbacks: openai/gpt-4o, gemini/gemini-2.5-pro``: the drop-in routes' fallbacks, whose native
+    bodies have no place for them."""
+    out = []
+    for item in environ.get("HTTP_X_BF_FALLBACKS", "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(split_model(item))
+        except BadRequest:
+            raise BadRequest(f"x-bf-fallbacks: {item!r} must be in provider/model format",
+                             param="x-bf-fallbacks") from None
+    return out
 
 
 def bind(gateway, environ, ctx, req, operation: Operation) -> None:
@@ -58,3 +84,23 @@ def _warn_single_threaded() -> None:
         log.warning("streaming on a server that is not multithreaded (gunicorn's sync worker?): each stream "
                     "blocks the whole worker and the sync worker kills streams longer than its timeout; "
                     "use gthread workers (deploy/gunicorn.conf.py, or the bifrost-wsgi command)")
+
+
+def run(gateway, environ, start_response, ctx, req, operation: Operation, encoder):
+    """Bind the request, then either open its stream (the status line sent: returns the stream body) or
+    get its whole answer (returns the Answer for the surface to render). Errors name the target tried."""
+    try:
+        bind(gateway, environ, ctx, req, operation)
+        if req.stream:
+            stream = relay.open_stream(gateway.router, req, ctx, encoder, operation)
+            gateway.stream_started(ctx)
+            start_response("200 OK", [("Content-Type", encoder.media_type), *web.SSE_HEADERS[1:],
+                                       ("x-request-id", ctx.request_id)])
+            return stream
+        answer = gateway.router.complete(req, ctx, operation)
+    except GatewayError as err:
+        if not err.request_type:
+            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
+        raise
+    ctx.output = answer.body
+    return answer

@@ -204,3 +204,23 @@ def decode(chunks: Iterable[bytes]) -> Iterator[Message]:
         if chunk:
             yield from decoder.feed(chunk)
     decoder.close()
+
+
+# --- encoding --------------------------------------------------------------------------------------
+
+_STRING = 7  # the header value type of every header we send
+
+
+def encode(headers: dict[str, str], payload: bytes) -> bytes:
+    """One message with string headers (what Bedrock's streams carry: ``:event-type``, ``:content-type``,
+    ``:message-type``, ``:exception-type``), both CRCs included."""
+    parts = []
+    for name, value in headers.items():
+        raw_name, raw_value = name.encode(), value.encode()
+        parts.append(bytes((len(raw_name),)) + raw_name + bytes((_STRING,)) + _U16.pack(len(raw_value)) + raw_value)
+    head = b"".join(parts)
+    total = PRELUDE_BYTES + len(head) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(head))
+    prelude += _U32.pack(binascii.crc32(prelude))
+    body = prelude + head + payload
+    return body + _U32.pack(binascii.crc32(body))

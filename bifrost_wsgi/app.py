@@ -10,7 +10,9 @@ from urllib.parse import parse_qs
 
 from . import errors as E, schema, web
 from .observe import accesslog
-from .governance import virtual_keys as governance
+from .governance import engine as governance_engine
+from .governance.admin_api import AdminApi
+from .governance.virtual_keys import label as vk_label
 from .observe import metrics
 from .config import GatewayConfig, load
 from .routing.router import _BLOCKED_EXTRA_HEADERS, CHAT, CHAT_STREAM, Dispatcher, RequestContext
@@ -40,14 +42,17 @@ class Gateway:
             # open like /health even with virtual keys: restrict it at the proxy (deploy/nginx/bifrost.conf)
             "/metrics": {"GET": self.metrics_page},
         }
+        # every /api/* route (logs, governance, sessions) is served by the admin sub-application
+        self.admin_routes = dict.fromkeys(("GET", "POST", "PUT", "DELETE"), self.admin_api)
         self.body_limit = config.client.max_request_body_bytes
         self.metrics = metrics.Metrics(breakers=self.dispatcher.breakers, paths=self.routes,
                                        virtual_keys=config.virtual_keys)
         # objects with request_started(ctx) / stream_started(ctx) (optional) / request_finished(ctx); other
         # routes than chat only report request_finished, once their response is built
-        self.observers: list = [accesslog.AccessLog(), self.metrics]
-        # gateway authentication (virtual keys); None when no virtual key is configured
-        self.governance = governance.from_config(config)
+        # virtual keys, rate limits, budgets, request logs and their store (governance/engine.py)
+        self.governance = governance_engine.from_config(config)
+        self.admin = AdminApi(self.governance)
+        self.observers: list = [accesslog.AccessLog(), self.metrics, self.governance]
         self.deadline = config.client.request_deadline
 
     def __call__(self, environ, start_response):
@@ -55,6 +60,8 @@ class Gateway:
         rid_header = ("x-request-id", request_id)
         path = environ.get("PATH_INFO") or "/"
         methods = self.routes.get(path)
+        if methods is None and path.startswith("/api/"):
+            methods = self.admin_routes
         handler = methods.get(environ["REQUEST_METHOD"]) if methods is not None else None
         ctx = None
         if handler != self.chat_completions and self.observers:
@@ -112,9 +119,12 @@ class Gateway:
                                   ("x-request-id", request_id)])
         return [body]
 
+    def admin_api(self, environ, start_response, request_id):
+        return self.admin(environ, start_response)
+
     def list_models(self, environ, start_response, request_id):
         # with virtual keys the list needs one too, and shows only what that key may use
-        vk = self.governance.authenticate(environ) if self.governance is not None else None
+        vk = self.governance.authenticate(environ)
         query = parse_qs(environ.get("QUERY_STRING", ""))
         provider = (query.get("provider") or [None])[0]
         if provider is not None and provider not in self.config.providers:
@@ -133,17 +143,20 @@ class Gateway:
             obs.request_started(ctx)
         streaming = False
         try:
-            if self.governance is not None:
-                # before the body is read: no parsing work for whoever has no key
-                self.governance.authenticate(environ)
-            body = web.read_body(environ, self.body_limit)
-            req = schema.parse_request(web.parse_json(body))
+            # before the body is read: no parsing work for whoever has no key
+            vk = self.governance.authenticate(environ)
+            data = web.parse_json(web.read_body(environ, self.body_limit))
+            self.governance.route_model(vk, data)
+            req = schema.parse_request(data)
             ctx.stream = req.stream
             ctx.provider, ctx.model = req.provider, req.model
             request_type = CHAT_STREAM if req.stream else CHAT
             try:
-                if self.governance is not None:
-                    ctx.virtual_key = self.governance.authorize(environ, req)
+                if vk is not None:
+                    self.governance.check_target(vk, req)
+                    self.governance.admit(key=vk, provider=req.provider, model=req.model, request_id=request_id)
+                    ctx.virtual_key = vk_label(vk)
+                self.governance.remember_body(request_id, data)
                 ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
                 ctx.extra_headers = forwarded_headers(environ)
                 if req.stream:

@@ -17,6 +17,12 @@ def _no_proxy_env(monkeypatch):
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(monkeypatch, tmp_path):
+    # each test's gateway (in process or a subprocess) keeps its SQLite stores in its own folder
+    monkeypatch.setenv("BIFROST_DATA_DIR", str(tmp_path / "data"))
+
+
 @pytest.fixture
 def upstream():
     fake = FakeUpstream()

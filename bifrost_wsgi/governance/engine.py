@@ -1,0 +1,356 @@
+"""Governance enforcement (virtual keys, rate limits, budgets) and usage accounting, shared by every worker
+and host through the store.
+
+- ``authenticate(environ)``: the presented virtual key, from the in-memory view (no query).
+- ``route_model(key, body)``: a model without ``provider/`` goes to one of the key's provider configs.
+- ``admit(key=, provider=, model=, request_id=)``: the check order of Bifrost: provider and model allowed →
+  rate limits (provider config, then key) → budgets (provider config → key → team → customer). A request
+  takes its slot in every request limit atomically in the store, so N workers admit N in total.
+- as an observer, ``request_finished(ctx)`` prices the request and queues its log row and its usage
+  (tokens to rate limits, cost to budgets) for the writer thread.
+
+The request path never waits for the store beyond a short lock timeout, and skips it entirely while the
+refresher finds it unreachable: then the last known view decides, and counting is local until it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+
+from ..errors import Forbidden, Unauthorized
+from . import virtual_keys
+from .errors import BudgetExceeded, RateLimited
+from .logwriter import Item, LogWriter
+from .settings import Settings
+from .store import SqlStore, StoreUnavailable, open_store
+from .view import Key, View, digest, rows_from_changes, seed_changes
+
+try:
+    from .pricing import cost as default_price
+except ImportError:  # the price table ships in its own module; until it is there every request costs 0
+    def default_price(provider, model, usage, reported_model=None):
+        return 0.0, False
+
+log = logging.getLogger("bifrost_wsgi.governance")
+
+REFRESH_S = 0.5  # how often each worker re-reads counters (and the whole view when it changed)
+ENVIRON_KEY = virtual_keys.ENVIRON_KEY
+# the body fields that are the conversation, not parameters, in a log row
+_CONTENT_FIELDS = ("messages", "model", "fallbacks", "stream")
+_LOGGED_PREFIXES = ("/v1/", "/openai/", "/anthropic/", "/genai/", "/bedrock/", "/cohere/")
+
+
+class Admission:
+    __slots__ = ("key", "rule", "rate_limits", "budgets", "team_id", "customer_id")
+
+    def __init__(self, key: Key, rule, rate_limits, budgets, team_id: str, customer_id: str) -> None:
+        self.key, self.rule = key, rule
+        self.rate_limits, self.budgets = rate_limits, budgets
+        self.team_id, self.customer_id = team_id, customer_id
+
+
+def _open(spec, what: str) -> SqlStore | None:
+    if not spec.enabled:
+        return None
+    try:
+        return open_store(spec)
+    except StoreUnavailable as exc:
+        log.error("%s store %r unavailable at start: %s; running from config.json until it is back", what, spec, exc)
+        return None
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, price=default_price, clock=time.time) -> None:
+        self.settings = settings
+        self.price = price
+        self.clock = clock
+        self.store = _open(settings.config_store, "config")
+        same = settings.logs_store == settings.config_store
+        self.logs_store = (self.store if same else _open(settings.logs_store, "logs")) \
+            if settings.enable_logging else None
+        now = clock()
+        changes = seed_changes(settings, now)
+        self.view = View(rows_from_changes(changes))
+        self.healthy = False
+        if self.store is not None:
+            try:
+                changes = seed_changes(settings, now, self.store.entities())
+                if changes:
+                    self.store.apply(changes, insert_only=self.COUNTER_COLUMNS)
+                self._reload()
+                self.healthy = True
+            except StoreUnavailable as exc:
+                log.error("config store: %s; running from config.json until it is back", exc)
+        self._pending: dict[str, float] = {}  # spend queued but not yet in the store, per budget
+        self._pending_lock = threading.Lock()
+        self._admitted: dict[str, Admission] = {}
+        self._bodies: dict[str, dict] = {}  # request bodies kept for their log row until the request ends
+        self.writer = LogWriter(logs=self.logs_store, counters=self.store, retention_days=settings.retention_days,
+                                on_written=self._written)
+        self._stop = threading.Event()
+        self._refresher = threading.Thread(target=self._refresh_loop, name="bifrost-governance-refresh", daemon=True)
+        self._refresher.start()
+
+    # --- keeping the view current ------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        entities = self.store.entities()
+        self.view = View(entities, entities["version"])
+
+    def refresh(self) -> None:
+        counters = self.store.counters()
+        if int(counters["version"][0]["version"]) != self.view.version:
+            self._reload()
+        else:
+            self.view.update_counters(counters)
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(REFRESH_S):
+            if self.store is None:
+                continue
+            try:
+                self.refresh()
+                if not self.healthy:
+                    log.warning("config store is reachable again")
+                self.healthy = True
+            except StoreUnavailable as exc:
+                if self.healthy:
+                    log.warning("config store unreachable, governance keeps the last known state: %s", exc)
+                self.healthy = False
+            except Exception:  # noqa: BLE001 - a bad row must not stop the refresher for good
+                log.exception("governance refresh failed")
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # --- changes from the management API ----------------------------------------------------------
+
+    # counters keep their value when a definition is rewritten
+    COUNTER_COLUMNS = frozenset({"request_current_usage", "request_last_reset", "token_current_usage",
+                                 "token_last_reset", "current_usage", "last_reset", "created_at"})
+
+    def store_apply(self, changes: list) -> None:
+        """Write entity changes; this worker sees them at once, the others at their next refresh."""
+        if self.store is None:
+            raise StoreUnavailable("no config store is open")
+        self.store.apply(changes, insert_only=self.COUNTER_COLUMNS)
+        self._reload()
+
+    def reset_budget(self, budget_id: str) -> None:
+        if self.store is None:
+            raise StoreUnavailable("no config store is open")
+        self.store.reset_budget(budget_id, self.clock())
+        with self._pending_lock:
+            self._pending.pop(budget_id, None)
+        self.refresh()
+
+    # --- the request path --------------------------------------------------------------------------
+
+    @property
+    def enforcing(self) -> bool:
+        """Virtual keys are required once any exists (in config.json or created through the API)."""
+        return bool(self.view.keys)
+
+    def authenticate(self, environ) -> Key | None:
+        """The active key the request presents (401 otherwise); None when no key exists at all."""
+        found = environ.get(ENVIRON_KEY)
+        if found is not None or not self.enforcing:
+            return found
+        value = virtual_keys.presented_key(environ)
+        if not value:
+            raise Unauthorized("virtual key required: send it as x-bf-vk, Authorization: Bearer or x-api-key",
+                               code="virtual_key_required")
+        # a lookup by SHA-256: the time it takes says nothing usable about any stored key
+        key = self.view.keys_by_hash.get(digest(value))
+        if key is None:
+            raise Unauthorized("Virtual key not found", code="virtual_key_not_found")
+        if not key.is_active:
+            raise Unauthorized("Virtual key is inactive", code="virtual_key_blocked")
+        if key.expires_at and self.clock() >= key.expires_at:
+            raise Unauthorized("Virtual key has expired", code="virtual_key_blocked")
+        environ[ENVIRON_KEY] = key
+        return key
+
+    def route_model(self, key: Key | None, body) -> None:
+        """A ``model`` without ``provider/`` goes to one of the key's provider configs that admit it, by
+        weight, leaving out configs over a budget or rate limit."""
+        if key is None or not key.provider_configs or not isinstance(body, dict):
+            return
+        model = body.get("model")
+        if not isinstance(model, str) or not model or "/" in model:
+            return
+        now = self.clock()
+        fits = [r for r in key.provider_configs if r.allows(model) and r.weight > 0]
+        usable = [r for r in fits if not self._rule_exhausted(r, now)] or fits
+        if usable:
+            rule = random.choices(usable, weights=[r.weight for r in usable])[0]
+            body["model"] = f"{rule.provider}/{model}"
+
+    def _rule_exhausted(self, rule, now: float) -> bool:
+        rl = self.view.rate_limits.get(rule.rate_limit_id)
+        if rl is not None and self._violations(rl, now):
+            return True
+        return any(b.usage(now, self._pending.get(b.id, 0.0)) >= b.max_limit
+                   for b in self.view.owned.get(("provider_config_id", rule.id), ()))
+
+    def check_target(self, key: Key, req) -> None:
+        virtual_keys.check_target(key, req)
+
+    def admit(self, *, key: Key | None, provider: str, model: str, request_id: str) -> Admission | None:
+        """Rate limits and budgets for a request the key may make; raises RateLimited (429) or
+        BudgetExceeded (402). Call ``check_target`` first (provider and model allowed)."""
+        if key is None:
+            return None
+        view, now = self.view, self.clock()
+        rule = key.rule(provider)
+        limits = [(rule.provider, view.rate_limits.get(rule.rate_limit_id))] if rule is not None else []
+        limits.append(("VK", view.rate_limits.get(key.rate_limit_id)))
+        limits = [(name, rl) for name, rl in limits if rl is not None]
+        chain = view.budget_chain(key, rule)
+        over = next(((name, b) for name, b in chain
+                     if b.usage(now, self._pending.get(b.id, 0.0)) >= b.max_limit), None)
+        if over is not None:
+            self._raise_if_limited(limits, now)  # a rate limit is reported before a budget
+            name, b = over
+            used = b.usage(now, self._pending.get(b.id, 0.0))
+            raise BudgetExceeded(f"Budget exceeded: {name} budget exceeded: {used:.4f} > {b.max_limit:.4f} dollars")
+        if limits:
+            self._take(limits, now)
+        admission = Admission(key, rule, [rl for _, rl in limits], [b for _, b in chain], key.team_id,
+                              view.customer_of(key))
+        self._admitted[request_id] = admission
+        return admission
+
+    def _take(self, limits: list, now: float) -> None:
+        spec = [(rl.id, rl.request_window, -1 if rl.request_max_limit is None else rl.request_max_limit,
+                 rl.token_window, -1 if rl.token_max_limit is None else rl.token_max_limit) for _, rl in limits]
+        if self.store is not None and self.healthy:
+            try:
+                full = self.store.take_requests(spec, now)
+            except StoreUnavailable as exc:
+                log.warning("rate limits checked from the last known state: %s", exc)
+            else:
+                if full:
+                    try:
+                        self.view.update_counters(self.store.counters())
+                    except StoreUnavailable:
+                        pass
+                    self._raise_if_limited([(n, rl) for n, rl in limits if rl.id == full], now, counted=True)
+                return
+        # no store: the last known counters, counted here until the store is back
+        self._raise_if_limited(limits, now)
+        for _, rl in limits:
+            if now - rl.request_last_reset >= rl.request_window:
+                rl.request_current_usage, rl.request_last_reset = 0, now
+            rl.request_current_usage += 1
+
+    def _violations(self, rl, now: float) -> list[tuple[str, str]]:
+        out = []
+        if rl.request_max_limit is not None and rl.requests_used(now) >= rl.request_max_limit:
+            out.append(("request", f"request limit exceeded ({rl.requests_used(now)}/{rl.request_max_limit}, "
+                                   f"resets every {rl.request_reset_duration})"))
+        if rl.token_max_limit is not None and rl.tokens_used(now) >= rl.token_max_limit:
+            out.append(("token", f"token limit exceeded ({rl.tokens_used(now)}/{rl.token_max_limit}, "
+                                 f"resets every {rl.token_reset_duration})"))
+        return out
+
+    def _raise_if_limited(self, limits: list, now: float, *, counted: bool = False) -> None:
+        for name, rl in limits:
+            found = self._violations(rl, now)
+            if not found and counted:  # the store says full although our copy lags: trust the store
+                found = [("request", f"request limit exceeded ({rl.request_max_limit}/{rl.request_max_limit}, "
+                                     f"resets every {rl.request_reset_duration})")]
+            if not found:
+                continue
+            kinds = {kind for kind, _ in found}
+            decision = "rate_limited" if len(kinds) > 1 else f"{kinds.pop()}_limited"
+            waits = []
+            for kind, _ in found:
+                window = rl.request_window if kind == "request" else rl.token_window
+                last = rl.request_last_reset if kind == "request" else rl.token_last_reset
+                waits.append(window - (now - last))
+            raise RateLimited(f"Rate limit check failed: rate limit violated for {name}: "
+                              f"[{', '.join(text for _, text in found)}]",
+                              type=decision, code=decision, retry_after=max(1.0, min(waits)))
+
+    # --- accounting (observer) ---------------------------------------------------------------------
+
+    def remember_body(self, request_id: str, body) -> None:
+        """Keep the parsed request body for the request's log row (messages and parameters)."""
+        if self.logs_store is not None and not self.settings.disable_content_logging and isinstance(body, dict):
+            self._bodies[request_id] = body
+
+    def visible(self, key: Key, models: list[dict]) -> list[dict]:
+        """The ``/v1/models`` entries (ids ``provider/model``) that ``key`` may use."""
+        return [m for m in models if virtual_keys.allows(key, *m["id"].split("/", 1))]
+
+    def request_started(self, ctx) -> None:
+        pass
+
+    def request_finished(self, ctx) -> None:
+        admission = self._admitted.pop(ctx.request_id, None)
+        body = self._bodies.pop(ctx.request_id, None)
+        route = ctx.route or ""
+        if admission is None and not route.startswith(_LOGGED_PREFIXES):
+            return
+        usage = ctx.usage or {}
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        total = int(usage.get("total_tokens") or (prompt + completion))
+        cost, known = (self.price(ctx.provider, ctx.model, usage) if ctx.provider and usage else (0.0, False))
+        item = Item()
+        if admission is not None:
+            if total:
+                item.tokens = {rl.id: (total, rl.token_window) for rl in admission.rate_limits
+                               if rl.token_max_limit is not None}
+            if cost:
+                item.spend = {b.id: (cost, b.window) for b in admission.budgets}
+                with self._pending_lock:
+                    for b in admission.budgets:
+                        self._pending[b.id] = self._pending.get(b.id, 0.0) + cost
+            if not self.healthy:  # counted here until the store is back
+                for rl in admission.rate_limits:
+                    if rl.token_max_limit is not None:
+                        rl.token_current_usage += total
+        if self.logs_store is not None and ctx.route.startswith(_LOGGED_PREFIXES):
+            item.row = self._row(ctx, admission, body, prompt, completion, total, cost, known)
+        if item.row is not None or item.tokens or item.spend:
+            if not self.writer.put(item):
+                self._written([item])
+
+    def _written(self, items: list[Item]) -> None:
+        with self._pending_lock:
+            for item in items:
+                for bid, (usd, _) in item.spend.items():
+                    left = self._pending.get(bid, 0.0) - usd
+                    if left > 1e-12:
+                        self._pending[bid] = left
+                    else:
+                        self._pending.pop(bid, None)
+
+    def _row(self, ctx, admission, body, prompt, completion, total, cost, known) -> tuple:
+        now = self.clock()
+        latency = (time.monotonic() - ctx.started) * 1000.0
+        content = body is not None
+        key = admission.key if admission is not None else None
+        error = json.dumps({"type": ctx.error_type, "status": ctx.status}) if ctx.error_type else None
+        obj = ("chat_completion_stream" if ctx.stream else "chat_completion") if "chat" in ctx.route else \
+            ctx.route.rsplit("/", 1)[-1]
+        return (
+            ctx.request_id, now - latency / 1000.0, obj, ctx.provider, ctx.model,
+            "success" if ctx.status and ctx.status < 400 else "error", int(bool(ctx.stream)), latency,
+            ctx.ttft * 1000.0 if ctx.ttft is not None else None, prompt, completion, total, cost, int(known),
+            ctx.retries, ctx.fallback_index, "", key.id if key else "", key.name if key else "",
+            admission.team_id if admission else "", admission.customer_id if admission else "", "", error,
+            json.dumps(body.get("messages")) if content else None, None,
+            json.dumps({k: v for k, v in body.items() if k not in _CONTENT_FIELDS}) if content else None,
+            ctx.route, ctx.http_status or ctx.status,
+        )
+
+
+def from_config(config, **kw) -> Engine:
+    return Engine(config.governance, **kw)

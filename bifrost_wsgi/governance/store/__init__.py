@@ -1,0 +1,21 @@
+"""Stores: where governance state, counters, admin sessions and request logs live (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from .base import SqlStore, StoreUnavailable
+from .postgres import PostgresStore
+from .sqlite import SqliteStore
+
+__all__ = ["SqlStore", "StoreUnavailable", "open_store"]
+
+
+def open_store(spec) -> SqlStore:
+    """The store a ``settings.StoreSpec`` describes, with its schema migrated."""
+    if spec.type == "postgres":
+        store: SqlStore = PostgresStore(host=spec.host, port=spec.port, user=spec.user, password=spec.password,
+                                        db_name=spec.db_name, ssl_mode=spec.ssl_mode,
+                                        max_open_conns=spec.max_open_conns)
+    else:
+        store = SqliteStore(spec.path)
+    store.migrate()
+    return store

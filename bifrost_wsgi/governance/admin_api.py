@@ -155,7 +155,7 @@ class AdminApi:
 
     def _budget_json(self, b) -> dict:
         now = self.engine.clock()
-        return {"id": b.id, "max_limit": b.max_limit, "current_usage": round(b.usage(now, self.engine._pending.get(b.id, 0.0)), 10),
+        return {"id": b.id, "max_limit": b.max_limit, "current_usage": round(b.usage(now, self.engine.unseen_spend(b.id)), 10),
                 "reset_duration": b.reset_duration, "last_reset": logsearch.rfc3339(b.last_reset),
                 **{k: getattr(b, k) for k in ("virtual_key_id", "team_id", "customer_id", "provider_config_id")
                    if getattr(b, k)}}

@@ -85,12 +85,15 @@ class Engine:
                 self.healthy = True
             except StoreUnavailable as exc:
                 log.error("config store: %s; running from config.json until it is back", exc)
-        self._pending: dict[str, float] = {}  # spend queued but not yet in the store, per budget
-        self._pending_lock = threading.Lock()
+        # spend this worker queued for the writer that the store (and so the view) does not have yet;
+        # the lock orders a usage write against a refresh, so a refresh never sees spend that is also
+        # still pending
+        self._pending: dict[str, float] = {}
+        self._pending_lock = threading.Lock()  # held for dict updates only, never across I/O
+        self._store_lock = threading.Lock()  # a usage write or a refresh, one at a time
         self._admitted: dict[str, Admission] = {}
         self._bodies: dict[str, dict] = {}  # request bodies kept for their log row until the request ends
-        self.writer = LogWriter(logs=self.logs_store, counters=self.store, retention_days=settings.retention_days,
-                                on_written=self._written)
+        self.writer = LogWriter(logs=self.logs_store, usage=self.record_usage, retention_days=settings.retention_days)
         self._stop = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_loop, name="bifrost-governance-refresh", daemon=True)
         self._refresher.start()
@@ -102,11 +105,36 @@ class Engine:
         self.view = View(entities, entities["version"])
 
     def refresh(self) -> None:
-        counters = self.store.counters()
-        if int(counters["version"][0]["version"]) != self.view.version:
-            self._reload()
-        else:
-            self.view.update_counters(counters)
+        with self._store_lock:
+            counters = self.store.counters()
+            if int(counters["version"][0]["version"]) != self.view.version:
+                self._reload()
+            else:
+                self.view.update_counters(counters)
+
+    def unseen_spend(self, budget_id: str) -> float:
+        """Spend of this worker that the view's copy of the budget does not include yet."""
+        return self._pending.get(budget_id, 0.0)
+
+    def record_usage(self, tokens: dict, spend: dict) -> None:
+        """The writer thread's batch of usage into the store; the view takes the stored budgets at once."""
+        with self._store_lock:
+            rows: list = []
+            try:
+                if self.store is not None:
+                    rows = self.store.add_usage(tokens=tokens, spend=spend, now=self.clock())
+            finally:  # written or lost, it is not pending any more
+                with self._pending_lock:
+                    self.view.update_counters({"gov_budgets": rows, "gov_rate_limits": []})
+                    self._forget(spend)
+
+    def _forget(self, spend: dict) -> None:
+        for bid, (usd, _) in spend.items():
+            left = self._pending.get(bid, 0.0) - usd
+            if left > 1e-12:
+                self._pending[bid] = left
+            else:
+                self._pending.pop(bid, None)
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(REFRESH_S):
@@ -194,7 +222,7 @@ class Engine:
         rl = self.view.rate_limits.get(rule.rate_limit_id)
         if rl is not None and self._violations(rl, now):
             return True
-        return any(b.usage(now, self._pending.get(b.id, 0.0)) >= b.max_limit
+        return any(b.usage(now, self.unseen_spend(b.id)) >= b.max_limit
                    for b in self.view.owned.get(("provider_config_id", rule.id), ()))
 
     def check_target(self, key: Key, req) -> None:
@@ -212,11 +240,12 @@ class Engine:
         limits = [(name, rl) for name, rl in limits if rl is not None]
         chain = view.budget_chain(key, rule)
         over = next(((name, b) for name, b in chain
-                     if b.usage(now, self._pending.get(b.id, 0.0)) >= b.max_limit), None)
+                     if b.usage(now, self.unseen_spend(b.id)) >= b.max_limit), None)
         if over is not None:
+            self._fresh_counters()
             self._raise_if_limited(limits, now)  # a rate limit is reported before a budget
             name, b = over
-            used = b.usage(now, self._pending.get(b.id, 0.0))
+            used = b.usage(now, self.unseen_spend(b.id))
             raise BudgetExceeded(f"Budget exceeded: {name} budget exceeded: {used:.4f} > {b.max_limit:.4f} dollars")
         if limits:
             self._take(limits, now)
@@ -235,14 +264,23 @@ class Engine:
                 log.warning("rate limits checked from the last known state: %s", exc)
             else:
                 if full:
-                    try:
-                        self.view.update_counters(self.store.counters())
-                    except StoreUnavailable:
-                        pass
+                    self._fresh_counters()
                     self._raise_if_limited([(n, rl) for n, rl in limits if rl.id == full], now, counted=True)
+                self._count_locally(limits, now)  # the view's copy follows until the next refresh
                 return
-        # no store: the last known counters, counted here until the store is back
+        # no store: the last known counters decide, counted here until the store is back
         self._raise_if_limited(limits, now)
+        self._count_locally(limits, now)
+
+    def _fresh_counters(self) -> None:
+        if self.store is not None and self.healthy:
+            try:
+                self.refresh()
+            except StoreUnavailable:
+                pass
+
+    @staticmethod
+    def _count_locally(limits: list, now: float) -> None:
         for _, rl in limits:
             if now - rl.request_last_reset >= rl.request_window:
                 rl.request_current_usage, rl.request_last_reset = 0, now
@@ -320,17 +358,8 @@ class Engine:
             item.row = self._row(ctx, admission, body, prompt, completion, total, cost, known)
         if item.row is not None or item.tokens or item.spend:
             if not self.writer.put(item):
-                self._written([item])
-
-    def _written(self, items: list[Item]) -> None:
-        with self._pending_lock:
-            for item in items:
-                for bid, (usd, _) in item.spend.items():
-                    left = self._pending.get(bid, 0.0) - usd
-                    if left > 1e-12:
-                        self._pending[bid] = left
-                    else:
-                        self._pending.pop(bid, None)
+                with self._pending_lock:
+                    self._forget(item.spend)  # dropped: the store will never have it
 
     def _row(self, ctx, admission, body, prompt, completion, total, cost, known) -> tuple:
         now = self.clock()

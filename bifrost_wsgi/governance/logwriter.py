@@ -31,11 +31,11 @@ class Item:
 
 
 class LogWriter:
-    def __init__(self, *, logs: SqlStore | None, counters: SqlStore | None, retention_days: int = 0,
-                 on_written=None) -> None:
-        self.logs, self.counters = logs, counters
+    def __init__(self, *, logs: SqlStore | None, usage=None, retention_days: int = 0) -> None:
+        self.logs = logs
+        # usage(tokens, spend, batch size): records the batch's token and spend totals (Engine.record_usage)
+        self.usage = usage
         self.retention_s = retention_days * 86400.0
-        self.on_written = on_written  # called with each batch's items once they are stored (or dropped)
         self.queue: queue.Queue = queue.Queue(maxsize=_QUEUE_SIZE)
         self.dropped = 0  # log rows lost (queue full, store failing); a number /metrics can show
         self.written = 0
@@ -65,9 +65,9 @@ class LogWriter:
                     break
             try:
                 self._write(batch)
+            except Exception:  # noqa: BLE001 - the writer thread must outlive any one bad batch
+                log.exception("log writer: batch failed")
             finally:
-                if self.on_written is not None:
-                    self.on_written(batch)
                 for _ in batch:
                     self.queue.task_done()
 
@@ -81,9 +81,9 @@ class LogWriter:
                 tokens[rid] = (tokens.get(rid, (0, window))[0] + n, window)
             for bid, (usd, window) in item.spend.items():
                 spend[bid] = (spend.get(bid, (0.0, window))[0] + usd, window)
-        if (tokens or spend) and self.counters is not None:
+        if (tokens or spend) and self.usage is not None:
             try:
-                self.counters.add_usage(tokens=tokens, spend=spend, now=now)
+                self.usage(tokens, spend)
             except StoreUnavailable as exc:
                 self._warn(f"usage of {len(batch)} requests not recorded: {exc}")
         if rows and self.logs is not None:

@@ -190,11 +190,11 @@ class SqlStore:
                 raise _Full(rid)  # rolls back what the earlier limits counted
 
     def add_usage(self, *, tokens: dict[str, tuple[int, float]], spend: dict[str, tuple[float, float]],
-                  now: float) -> None:
+                  now: float) -> list[dict]:
         """Add ``tokens[rate_limit_id] = (n, window)`` and ``spend[budget_id] = (usd, window)``; a window
-        that has run its length starts again from this amount."""
+        that has run its length starts again from this amount. Returns the budgets' rows as now stored."""
         if not tokens and not spend:
-            return
+            return []
         with self.transaction(write=True) as tx:
             for rid, (n, window) in tokens.items():
                 tx.run("UPDATE gov_rate_limits SET "
@@ -207,6 +207,10 @@ class SqlStore:
                        "current_usage = CASE WHEN ? - last_reset >= ? THEN ? ELSE current_usage + ? END, "
                        "last_reset = CASE WHEN ? - last_reset >= ? THEN ? ELSE last_reset END "
                        "WHERE id = ?", (now, window, usd, usd, now, window, now, bid))
+            if not spend:
+                return []
+            return tx.rows(f"SELECT id, current_usage, last_reset FROM gov_budgets WHERE id IN "
+                           f"({', '.join('?' * len(spend))})", list(spend))
 
     def reset_budget(self, budget_id: str, now: float) -> bool:
         with self.transaction(write=True) as tx:

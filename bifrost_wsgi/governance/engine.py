@@ -41,6 +41,7 @@ REFRESH_S = 0.5  # how often each worker re-reads counters (and the whole view w
 ENVIRON_KEY = virtual_keys.ENVIRON_KEY
 # the body fields that are the conversation, not parameters, in a log row
 _CONTENT_FIELDS = ("messages", "model", "fallbacks", "stream")
+_OBJECTS = {"models": "list_models"}  # the request type of a route outside chat, as Bifrost names it
 _LOGGED_PREFIXES = ("/v1/", "/openai/", "/anthropic/", "/genai/", "/bedrock/", "/cohere/")
 
 
@@ -368,7 +369,7 @@ class Engine:
         key = admission.key if admission is not None else None
         error = json.dumps({"type": ctx.error_type, "status": ctx.status}) if ctx.error_type else None
         obj = ("chat_completion_stream" if ctx.stream else "chat_completion") if "chat" in ctx.route else \
-            ctx.route.rsplit("/", 1)[-1]
+            _OBJECTS.get(ctx.route.rsplit("/", 1)[-1], ctx.route)
         return (
             ctx.request_id, now - latency / 1000.0, obj, ctx.provider, ctx.model,
             "success" if ctx.status and ctx.status < 400 else "error", int(bool(ctx.stream)), latency,

@@ -1,0 +1,95 @@
+"""Shared state across processes: real gunicorn workers and separate gateways on one store; a store that is
+down never stops inference."""
+
+import concurrent.futures
+import socket
+
+import pytest
+import requests
+
+from tests.conftest import provider_config
+from tests.fakes import Reply, chat_completion
+from tests.govfix import eventually, pg_server, wait_logs  # noqa: F401 - fixtures
+from tests.procs import Gateway, free_port
+
+pytestmark = pytest.mark.slow
+
+VK = "sk-bf-workers-SECRET-0001"
+HI = [{"role": "user", "content": "hi"}]
+
+
+def config(upstream_url, **extra):
+    return {"providers": {"openai": provider_config(upstream_url)},
+            "governance": {"virtual_keys": [{"id": "vk-w", "name": "w", "value": VK, "rate_limit_id": "rl-10"}],
+                           "rate_limits": [{"id": "rl-10", "request_max_limit": 10, "request_reset_duration": "1m"}]},
+            **extra}
+
+
+def burst(base: str, n: int) -> list[int]:
+    def one(_):
+        return requests.post(base + "/v1/chat/completions", headers={"x-bf-vk": VK},
+                             json={"model": "openai/gpt-4o-mini", "messages": HI}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return sorted(pool.map(one, range(n)))
+
+
+def test_ten_per_minute_admits_exactly_ten_across_two_gunicorn_workers(upstream):
+    upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
+    gw = Gateway(config(upstream.url), workers=2, threads=8)
+    try:
+        codes = burst(gw.url, 16)
+        assert codes == [200] * 10 + [429] * 6
+        assert len(upstream.requests) == 10
+        found = wait_logs(gw.url, 16)  # every request has its log row, refused ones too
+        assert {row["status"] for row in found["logs"]} == {"success", "error"}
+    finally:
+        gw.stop()
+
+
+def test_two_gateways_on_one_postgres_share_counters_and_logs(upstream, pg_server):
+    upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
+    store = {"enabled": True, "type": "postgres", "config": pg_server.new_database()}
+    conf = config(upstream.url, config_store=store, logs_store=store)
+    first, second = Gateway(conf), Gateway(conf)
+    try:
+        codes = sorted(burst(first.url, 6) + burst(second.url, 6))
+        assert codes == [200] * 10 + [429] * 2
+        assert wait_logs(first.url, 12)["pagination"]["total_count"] == 12
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_store_that_is_down_never_fails_inference(upstream, serve):
+    with socket.socket() as s:  # a port where nothing listens: connection refused
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    store = {"enabled": True, "type": "postgres",
+             "config": {"host": "127.0.0.1", "port": dead_port, "user": "x", "password": "x", "db_name": "x"}}
+    upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
+    base = serve(config(upstream.url, config_store=store, logs_store=store))
+    codes = [requests.post(base + "/v1/chat/completions", headers={"x-bf-vk": VK},
+                           json={"model": "openai/gpt-4o-mini", "messages": HI}).status_code for _ in range(12)]
+    # governance keeps working from config.json, counting in this process
+    assert codes == [200] * 10 + [429] * 2
+    r = requests.post(base + "/v1/chat/completions", headers={"x-bf-vk": "sk-bf-unknown"},
+                      json={"model": "openai/gpt-4o-mini", "messages": HI})
+    assert r.status_code == 401
+    r = requests.get(base + "/api/logs")
+    assert r.status_code == 503 and r.json()["status_code"] == 503
+
+
+def test_a_locked_sqlite_store_does_not_stop_inference(upstream, serve, tmp_path):
+    import sqlite3
+
+    upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
+    base = serve(config(upstream.url))
+    assert burst(base, 1) == [200]
+    blocker = sqlite3.connect(str(tmp_path / "data" / "config.db"), isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # every other writer and reader now waits
+    try:
+        assert burst(base, 3) == [200, 200, 200]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()

@@ -260,6 +260,8 @@ class AdminApi:
                "expires_at": vk.expires_at, "updated_at": now}
         if value:
             row.update(value_hash=digest(value), value_hint=hint(value))
+        else:  # the stored hash stays (an upsert still names every required column)
+            row["value_hash"] = next(h for h, k in view.keys_by_hash.items() if k.id == key_id)
         if existing is None:
             row["created_at"] = now
         changes = [("gov_virtual_keys", key_id, row)]

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 
 from ..errors import Forbidden, Unauthorized
 from . import virtual_keys
@@ -96,8 +98,15 @@ class Engine:
         self._bodies: dict[str, dict] = {}  # request bodies kept for their log row until the request ends
         self.writer = LogWriter(logs=self.logs_store, usage=self.record_usage, retention_days=settings.retention_days)
         self._stop = threading.Event()
-        self._refresher = threading.Thread(target=self._refresh_loop, name="bifrost-governance-refresh", daemon=True)
-        self._refresher.start()
+        self._start_refresher()
+        # a gateway built before gunicorn forks (preload) needs its threads again in each worker
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _restart_threads(me))
+
+    def _start_refresher(self) -> None:
+        # the thread holds the engine weakly: an app that is dropped takes its thread with it
+        threading.Thread(target=_refresh_forever, args=(weakref.ref(self), self._stop),
+                         name="bifrost-governance-refresh", daemon=True).start()
 
     # --- keeping the view current ------------------------------------------------------------------
 
@@ -137,10 +146,9 @@ class Engine:
             else:
                 self._pending.pop(bid, None)
 
-    def _refresh_loop(self) -> None:
-        while not self._stop.wait(REFRESH_S):
-            if self.store is None:
-                continue
+    def tick(self) -> None:
+        """One refresh: counters, and the whole view when it changed; notes whether the store answers."""
+        if self.store is not None:
             try:
                 self.refresh()
                 if not self.healthy:
@@ -155,6 +163,7 @@ class Engine:
 
     def close(self) -> None:
         self._stop.set()
+        self.writer.close()
 
     # --- changes from the management API ----------------------------------------------------------
 
@@ -380,6 +389,22 @@ class Engine:
             json.dumps({k: v for k, v in body.items() if k not in _CONTENT_FIELDS}) if content else None,
             ctx.route, ctx.http_status or ctx.status,
         )
+
+
+def _refresh_forever(ref, stop: threading.Event) -> None:
+    while not stop.wait(REFRESH_S):
+        engine = ref()
+        if engine is None:
+            return
+        engine.tick()
+        del engine  # hold it only while refreshing
+
+
+def _restart_threads(ref) -> None:
+    engine = ref()
+    if engine is not None:
+        engine._start_refresher()
+        engine.writer.start()
 
 
 def from_config(config, **kw) -> Engine:

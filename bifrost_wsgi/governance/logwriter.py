@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from .store import SqlStore, StoreUnavailable
@@ -41,8 +42,16 @@ class LogWriter:
         self.written = 0
         self._next_prune = 0.0
         self._warned_at = 0.0
-        self._thread = threading.Thread(target=self._run, name="bifrost-log-writer", daemon=True)
-        self._thread.start()
+        self._closed = threading.Event()
+        self.start()
+
+    def start(self) -> None:
+        # the thread holds the writer weakly: a writer that is dropped takes its thread with it
+        threading.Thread(target=_drain_forever, args=(weakref.ref(self), self.queue, self._closed),
+                         name="bifrost-log-writer", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
 
     def put(self, item: Item) -> bool:
         try:
@@ -55,21 +64,20 @@ class LogWriter:
     def idle(self) -> bool:
         return self.queue.unfinished_tasks == 0
 
-    def _run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while len(batch) < _BATCH:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
+    def drain(self, first: Item) -> None:
+        batch = [first]
+        while len(batch) < _BATCH:
             try:
-                self._write(batch)
-            except Exception:  # noqa: BLE001 - the writer thread must outlive any one bad batch
-                log.exception("log writer: batch failed")
-            finally:
-                for _ in batch:
-                    self.queue.task_done()
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            self._write(batch)
+        except Exception:  # noqa: BLE001 - the writer thread must outlive any one bad batch
+            log.exception("log writer: batch failed")
+        finally:
+            for _ in batch:
+                self.queue.task_done()
 
     def _write(self, batch: list[Item]) -> None:
         now = time.time()
@@ -105,3 +113,18 @@ class LogWriter:
         if now - self._warned_at >= 10.0:  # one line per ten seconds, not one per failed batch
             self._warned_at = now
             log.warning("log writer: %s (dropped so far: %d)", message, self.dropped)
+
+
+def _drain_forever(ref, items: queue.Queue, closed: threading.Event) -> None:
+    while not closed.is_set():
+        try:
+            first = items.get(timeout=1.0)
+        except queue.Empty:
+            if ref() is None:
+                return
+            continue
+        writer = ref()
+        if writer is None:
+            return
+        writer.drain(first)
+        del writer  # hold it only while writing

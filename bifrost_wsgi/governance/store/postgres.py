@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from contextlib import contextmanager
 
 from .base import SqlStore, StoreUnavailable
@@ -38,6 +39,8 @@ class PostgresStore(SqlStore):
                         "application_name": "bifrost-wsgi"}
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(max_open_conns)
+        # a store that is dropped (an app rebuilt) closes its pooled connections
+        self._finalizer = weakref.finalize(self, _close_idle, self._idle)
 
     @staticmethod
     def convert(sql: str) -> str:
@@ -70,8 +73,12 @@ class PostgresStore(SqlStore):
             self._slots.release()
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        self._finalizer()
+
+
+def _close_idle(idle: queue.LifoQueue) -> None:
+    while True:
+        try:
+            idle.get_nowait().close()
+        except queue.Empty:
+            return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 
 from .base import SqlStore
@@ -34,6 +35,8 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # a store that is dropped (an app rebuilt) closes the connections of its threads
+        self._finalizer = weakref.finalize(self, _close_all, self._all)
 
     @contextmanager
     def _connection(self):
@@ -51,10 +54,13 @@ class SqliteStore(SqlStore):
         yield conn
 
     def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+        self._finalizer()
+
+
+def _close_all(conns: list) -> None:
+    for conn in list(conns):
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+    conns.clear()

@@ -43,6 +43,7 @@ def serve():
     yield start
     for s in servers:
         s.close()
+        s.app.close()
 
 
 def provider_config(upstream_url, *, key=OPENAI_KEY, **network):

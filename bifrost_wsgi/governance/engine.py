@@ -162,8 +162,11 @@ class Engine:
                 log.exception("governance refresh failed")
 
     def close(self) -> None:
+        """Stop the background threads and close the stores' connections (queued rows are dropped)."""
         self._stop.set()
         self.writer.close()
+        for store in {id(s): s for s in (self.store, self.logs_store) if s is not None}.values():
+            store.close()
 
     # --- changes from the management API ----------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+
 from .base import SqlStore, StoreUnavailable
-from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
 __all__ = ["SqlStore", "StoreUnavailable", "open_store"]
@@ -12,7 +13,9 @@ __all__ = ["SqlStore", "StoreUnavailable", "open_store"]
 def open_store(spec) -> SqlStore:
     """The store a ``settings.StoreSpec`` describes, with its schema migrated."""
     if spec.type == "postgres":
-        store: SqlStore = PostgresStore(host=spec.host, port=spec.port, user=spec.user, password=spec.password,
+        # psycopg takes ~120 ms to import: only gateways that use PostgreSQL pay it
+        postgres = importlib.import_module(f"{__name__}.postgres")
+        store: SqlStore = postgres.PostgresStore(host=spec.host, port=spec.port, user=spec.user, password=spec.password,
                                         db_name=spec.db_name, ssl_mode=spec.ssl_mode,
                                         max_open_conns=spec.max_open_conns)
     else:

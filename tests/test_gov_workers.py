@@ -93,3 +93,24 @@ def test_a_locked_sqlite_store_does_not_stop_inference(upstream, serve, tmp_path
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+
+
+def test_a_store_that_comes_up_after_the_gateway_is_connected_to(upstream, serve, pg_server):
+    import psycopg
+
+    conf = pg_server.new_database()
+    later = dict(conf, db_name=conf["db_name"] + "_later")  # not created yet: the store is unreachable
+    store = {"enabled": True, "type": "postgres", "config": later}
+    upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
+    base = serve(config(upstream.url, config_store=store, logs_store=store))
+    assert burst(base, 2) == [200, 200]
+    assert requests.get(base + "/api/logs").status_code == 503
+    with psycopg.connect(host="127.0.0.1", port=pg_server.port, user="postgres", dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {later['db_name']}")
+    assert eventually(lambda: requests.get(base + "/api/logs").status_code == 200, timeout=20)
+    assert burst(base, 1) == [200]
+    assert wait_logs(base, 1)["logs"][0]["status"] == "success"
+    # what the store never saw: the two rows from before, and the counters start from what config.json says
+    quota = requests.get(base + "/api/governance/virtual-keys/quota", headers={"x-bf-vk": VK}).json()
+    assert quota["rate_limits"][0]["request_max_limit"] == 10

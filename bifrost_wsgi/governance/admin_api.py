@@ -126,8 +126,10 @@ class AdminApi:
     # --- logs -----------------------------------------------------------------------------------------
 
     def _logs_store(self):
-        if self.engine.logs_store is None:
+        if not self.engine.logging:
             raise StoreDown("request logging is off (client.enable_logging or logs_store.enabled)")
+        if self.engine.logs_store is None:
+            raise StoreDown("the logs store is unavailable")
         return self.engine.logs_store
 
     def logs(self, environ):

@@ -56,13 +56,12 @@ class Admission:
         self.team_id, self.customer_id = team_id, customer_id
 
 
-def _open(spec, what: str) -> SqlStore | None:
-    if not spec.enabled:
-        return None
+def _open(spec, what: str, *, first: bool) -> SqlStore | None:
     try:
         return open_store(spec)
     except StoreUnavailable as exc:
-        log.error("%s store %r unavailable at start: %s; running from config.json until it is back", what, spec, exc)
+        if first:  # then once a minute at most: the refresher retries every few seconds
+            log.error("%s store %r unavailable: %s; running from config.json until it is back", what, spec, exc)
         return None
 
 
@@ -71,23 +70,13 @@ class Engine:
         self.settings = settings
         self.price = price
         self.clock = clock
-        self.store = _open(settings.config_store, "config")
-        same = settings.logs_store == settings.config_store
-        self.logs_store = (self.store if same else _open(settings.logs_store, "logs")) \
-            if settings.enable_logging else None
-        now = clock()
-        changes = seed_changes(settings, now)
-        self.view = View(rows_from_changes(changes))
+        self.store: SqlStore | None = None
+        self.logs_store: SqlStore | None = None
+        self.logging = settings.enable_logging and settings.logs_store.enabled
+        self.view = View(rows_from_changes(seed_changes(settings, clock())))
         self.healthy = False
-        if self.store is not None:
-            try:
-                changes = seed_changes(settings, now, self.store.entities())
-                if changes:
-                    self.store.apply(changes, insert_only=self.COUNTER_COLUMNS)
-                self._reload()
-                self.healthy = True
-            except StoreUnavailable as exc:
-                log.error("config store: %s; running from config.json until it is back", exc)
+        self._next_connect = 0.0
+        self._connect_failures = 0
         # spend this worker queued for the writer that the store (and so the view) does not have yet;
         # the lock orders a usage write against a refresh, so a refresh never sees spend that is also
         # still pending
@@ -96,7 +85,8 @@ class Engine:
         self._store_lock = threading.Lock()  # a usage write or a refresh, one at a time
         self._admitted: dict[str, Admission] = {}
         self._bodies: dict[str, dict] = {}  # request bodies kept for their log row until the request ends
-        self.writer = LogWriter(logs=self.logs_store, usage=self.record_usage, retention_days=settings.retention_days)
+        self.writer = LogWriter(logs=None, usage=self.record_usage, retention_days=settings.retention_days)
+        self.connect()
         self._stop = threading.Event()
         self._start_refresher()
         # a gateway built before gunicorn forks (preload) needs its threads again in each worker
@@ -146,8 +136,36 @@ class Engine:
             else:
                 self._pending.pop(bid, None)
 
+    def connect(self) -> None:
+        """Open the stores that are not open yet (at start, then every few seconds while one is down); the
+        config store gets what config.json declares."""
+        settings, first = self.settings, self._connect_failures % 12 == 0
+        if self.store is None and settings.config_store.enabled:
+            store = _open(settings.config_store, "config", first=first)
+            if store is not None:
+                try:
+                    changes = seed_changes(settings, self.clock(), store.entities())
+                    if changes:
+                        store.apply(changes, insert_only=self.COUNTER_COLUMNS)
+                    self.store = store
+                    self._reload()
+                    self.healthy = True
+                except StoreUnavailable as exc:
+                    log.error("config store: %s; running from config.json until it is back", exc)
+                    store.close()
+                    self.store = None
+        if self.logging and self.logs_store is None:
+            same = settings.logs_store == settings.config_store
+            self.logs_store = self.store if same else _open(settings.logs_store, "logs", first=first)
+            self.writer.logs = self.logs_store
+        missing = (self.store is None and settings.config_store.enabled) or (self.logging and self.logs_store is None)
+        self._connect_failures = self._connect_failures + 1 if missing else 0
+        self._next_connect = time.monotonic() + 5.0
+
     def tick(self) -> None:
         """One refresh: counters, and the whole view when it changed; notes whether the store answers."""
+        if self._connect_failures and time.monotonic() >= self._next_connect:
+            self.connect()
         if self.store is not None:
             try:
                 self.refresh()
@@ -332,7 +350,7 @@ class Engine:
 
     def remember_body(self, request_id: str, body) -> None:
         """Keep the parsed request body for the request's log row (messages and parameters)."""
-        if self.logs_store is not None and not self.settings.disable_content_logging and isinstance(body, dict):
+        if self.logging and not self.settings.disable_content_logging and isinstance(body, dict):
             self._bodies[request_id] = body
 
     def visible(self, key: Key, models: list[dict]) -> list[dict]:
@@ -367,7 +385,7 @@ class Engine:
                 for rl in admission.rate_limits:
                     if rl.token_max_limit is not None:
                         rl.token_current_usage += total
-        if self.logs_store is not None and ctx.route.startswith(_LOGGED_PREFIXES):
+        if self.logging and ctx.route.startswith(_LOGGED_PREFIXES):
             item.row = self._row(ctx, admission, body, prompt, completion, total, cost, known)
         if item.row is not None or item.tokens or item.spend:
             if not self.writer.put(item):

@@ -94,7 +94,10 @@ class LogWriter:
                 self.usage(tokens, spend)
             except StoreUnavailable as exc:
                 self._warn(f"usage of {len(batch)} requests not recorded: {exc}")
-        if rows and self.logs is not None:
+        if rows and self.logs is None:
+            self.dropped += len(rows)
+            self._warn(f"{len(rows)} request logs dropped: the logs store is not open")
+        elif rows:
             try:
                 self.logs.insert_logs(rows)
                 self.written += len(rows)

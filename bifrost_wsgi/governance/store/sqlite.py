@@ -13,7 +13,7 @@ import threading
 import weakref
 from contextlib import contextmanager
 
-from .base import SqlStore
+from .base import SqlStore, StoreUnavailable
 
 _BACKGROUND_BUSY_MS = 5000
 # on the request path a locked file is waited for this long, then the request goes on without the store
@@ -30,8 +30,11 @@ class SqliteStore(SqlStore):
         super().__init__()
         self.path = path
         directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
+        try:
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+        except OSError as exc:  # a read-only root (a locked-down container or unit): run without the store
+            raise StoreUnavailable(f"sqlite store: cannot create {directory}: {exc.strerror}") from None
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()

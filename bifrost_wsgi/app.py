@@ -51,7 +51,7 @@ class Gateway:
         # routes than chat only report request_finished, once their response is built
         # virtual keys, rate limits, budgets, request logs and their store (governance/engine.py)
         self.governance = governance_engine.from_config(config)
-        self.admin = AdminApi(self.governance)
+        self.admin = AdminApi(self.governance, config=config)
         self.observers: list = [accesslog.AccessLog(), self.metrics, self.governance]
         self.deadline = config.client.request_deadline
 
@@ -157,9 +157,9 @@ class Gateway:
             request_type = CHAT_STREAM if req.stream else CHAT
             try:
                 if vk is not None:
+                    ctx.virtual_key = vk_label(vk)  # refused requests are logged under their key too
                     self.governance.check_target(vk, req)
                     self.governance.admit(key=vk, provider=req.provider, model=req.model, request_id=request_id)
-                    ctx.virtual_key = vk_label(vk)
                 self.governance.remember_body(request_id, data)
                 ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
                 ctx.extra_headers = forwarded_headers(environ)

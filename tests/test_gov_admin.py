@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from bifrost_wsgi import make_app
-from tests.conftest import provider_config
+from tests.conftest import OPENAI_KEY, provider_config
 from tests.fakes import Reply, chat_completion
 from tests.govfix import eventually, pg_server, stores  # noqa: F401 - fixtures
 
@@ -168,3 +168,15 @@ def test_admin_sessions(serve, conf, monkeypatch):
 def test_unknown_routes_and_methods(serve, conf, method, path, status):
     r = requests.request(method, serve(conf) + path)
     assert r.status_code == status and r.json()["status_code"] == status
+
+
+def test_providers_and_config_are_shown_with_keys_redacted(serve, conf):
+    base = serve(conf)
+    listed = requests.get(base + "/api/providers").json()
+    assert listed["total"] == 1 and listed["providers"][0]["name"] == "openai"
+    assert OPENAI_KEY not in json.dumps(listed)
+    assert listed["providers"][0]["keys"][0]["value"] == f"sk-…{OPENAI_KEY[-4:]}"
+    assert requests.get(base + "/api/providers/openai").json()["name"] == "openai"
+    assert requests.get(base + "/api/providers/nope").status_code == 404
+    shown = requests.get(base + "/api/config").json()
+    assert shown["client_config"]["enable_logging"] is True and shown["is_db_connected"] is True

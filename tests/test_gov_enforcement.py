@@ -8,7 +8,7 @@ import requests
 
 from tests.conftest import provider_config
 from tests.fakes import Reply, chat_completion, openai_chunks, sse
-from tests.govfix import eventually, pg_server, stores  # noqa: F401 - fixtures
+from tests.govfix import eventually, pg_server, stores, wait_logs  # noqa: F401 - fixtures
 
 VK = "sk-bf-enforce-SECRET-0001"
 HI = [{"role": "user", "content": "hi"}]
@@ -165,3 +165,13 @@ def test_spend_and_counters_survive_a_restart(start):
     assert quota["budgets"][0]["current_usage"] == pytest.approx(0.6)
     assert quota["rate_limits"][0]["request_current_usage"] == 1
     assert json.dumps(quota).count(VK) == 0
+
+
+def test_refused_requests_are_logged_under_their_key(start):
+    base, _ = start(rate_limits=[{"id": "rl-1", "request_max_limit": 1, "request_reset_duration": "1m"}],
+                    virtual_key={"rate_limit_id": "rl-1"})
+    assert [post(base).status_code for _ in range(2)] == [200, 429]
+    wait_logs(base, 2)
+    row = requests.get(base + "/api/logs?status=error").json()["logs"][0]
+    assert (row["virtual_key_id"], row["team_id"], row["customer_id"]) == ("vk-a", "t-1", "c-1")
+    assert row["error_details"]["type"] == "request_limited"

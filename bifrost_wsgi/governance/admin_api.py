@@ -38,8 +38,9 @@ def _route(pattern: str):
 
 
 class AdminApi:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, config=None) -> None:
         self.engine = engine
+        self.config = config
         self.sessions = Sessions(engine.settings.auth, engine.store)
         entity = {"virtual-keys": ("gov_virtual_keys", "virtual_key", "virtual_keys", "Virtual key"),
                   "teams": ("gov_teams", "team", "teams", "Team"),
@@ -49,6 +50,9 @@ class AdminApi:
             (_route("/api/session/is-auth-enabled"), {"GET": self.is_auth_enabled}),
             (_route("/api/session/login"), {"POST": self.login}),
             (_route("/api/session/logout"), {"POST": self.logout}),
+            (_route("/api/config"), {"GET": self.gateway_config}),
+            (_route("/api/providers"), {"GET": self.providers}),
+            (_route("/api/providers/{name}"), {"GET": self.provider}),
             (_route("/api/logs"), {"GET": self.logs}),
             (_route("/api/logs/stats"), {"GET": self.log_stats}),
             (_route("/api/logs/{log_id}"), {"GET": self.log}),
@@ -122,6 +126,43 @@ class AdminApi:
     def logout(self, environ):
         self.sessions.logout(presented_token(environ))
         return 200, {"message": "Logout successful"}, [("Set-Cookie", "token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")]
+
+    # --- the running gateway (read-only here: changing it needs the router to reload its providers) -----
+
+    def gateway_config(self, environ):
+        client = self.config.client
+        settings = self.engine.settings
+        return 200, {"client_config": {
+            "max_request_body_size_mb": client.max_request_body_bytes / (1024 * 1024),
+            "drop_excess_requests": client.drop_excess_requests, "stream_failover": client.stream_failover,
+            "request_deadline_in_seconds": client.request_deadline, "enable_logging": settings.enable_logging,
+            "disable_content_logging": settings.disable_content_logging,
+            "log_retention_days": settings.retention_days,
+            "enforce_auth_on_inference": self.engine.enforcing},
+            "is_db_connected": self.engine.store is not None and self.engine.healthy,
+            "is_logs_connected": self.engine.logs_store is not None,
+            "is_cache_connected": False}, []
+
+    def _provider_json(self, conf) -> dict:
+        net = conf.network
+        return {"name": conf.name, "base_provider_type": conf.row.name,
+                "keys": [{"name": k.name, "value": hint(k.value) if k.value else "", "models": list(k.models),
+                          "weight": k.weight} for k in conf.keys],
+                "network_config": {"base_url": conf.base_url, "default_request_timeout_in_seconds": net.timeout,
+                                   "max_retries": net.max_retries,
+                                   "retry_backoff_initial": int(net.backoff_initial * 1000),
+                                   "retry_backoff_max": int(net.backoff_max * 1000)},
+                "concurrency_and_buffer_size": {"concurrency": conf.concurrency, "buffer_size": conf.buffer_size}}
+
+    def providers(self, environ):
+        items = [self._provider_json(p) for p in self.config.providers.values()]
+        return 200, {"providers": items, "total": len(items)}, []
+
+    def provider(self, environ, name):
+        conf = self.config.providers.get(name)
+        if conf is None:
+            raise E.NotFound(f"provider {name} is not configured")
+        return 200, self._provider_json(conf), []
 
     # --- logs -----------------------------------------------------------------------------------------
 

@@ -392,11 +392,16 @@ class Engine:
                 with self._pending_lock:
                     self._forget(item.spend)  # dropped: the store will never have it
 
+    def _key_by_label(self, label: str) -> Key | None:
+        if not label:
+            return None
+        return self.view.keys.get(label) or next((k for k in self.view.keys.values() if k.name == label), None)
+
     def _row(self, ctx, admission, body, prompt, completion, total, cost, known) -> tuple:
         now = self.clock()
         latency = (time.monotonic() - ctx.started) * 1000.0
         content = body is not None
-        key = admission.key if admission is not None else None
+        key = admission.key if admission is not None else self._key_by_label(ctx.virtual_key)
         error = json.dumps({"type": ctx.error_type, "status": ctx.status}) if ctx.error_type else None
         obj = ("chat_completion_stream" if ctx.stream else "chat_completion") if "chat" in ctx.route else \
             _OBJECTS.get(ctx.route.rsplit("/", 1)[-1], ctx.route)
@@ -405,7 +410,7 @@ class Engine:
             "success" if ctx.status and ctx.status < 400 else "error", int(bool(ctx.stream)), latency,
             ctx.ttft * 1000.0 if ctx.ttft is not None else None, prompt, completion, total, cost, int(known),
             ctx.retries, ctx.fallback_index, "", key.id if key else "", key.name if key else "",
-            admission.team_id if admission else "", admission.customer_id if admission else "", "", error,
+            key.team_id if key else "", self.view.customer_of(key) if key else "", "", error,
             json.dumps(body.get("messages")) if content else None, None,
             json.dumps({k: v for k, v in body.items() if k not in _CONTENT_FIELDS}) if content else None,
             ctx.route, ctx.http_status or ctx.status,

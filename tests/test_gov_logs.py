@@ -121,3 +121,17 @@ def test_logging_switches(serve, upstream, client, has_rows, has_content):
         return
     row = wait_logs(base, 1)["logs"][0]
     assert row["input_history"] is None and row["params"] is None and row["total_tokens"] == 12
+
+
+def test_a_cancelled_stream_is_logged_with_what_it_saw(serve, upstream):
+    chunks = openai_chunks(*["x"] * 40)
+    # usage arrives early here (some providers send it with the first chunk), then the stream trickles
+    upstream.handler = lambda rec: Reply(chunks=sse(chunks[0], {**chunks[-1], "choices": []},
+                                                    *[item for c in chunks[1:-2] for item in (c, 0.05)]))
+    base = serve({"providers": {"openai": provider_config(upstream.url)}})
+    with requests.post(base + "/v1/chat/completions", stream=True,
+                       json={"model": "openai/gpt-4o-mini", "messages": HI, "stream": True}) as r:
+        next(r.iter_lines())
+    row = wait_logs(base, 1)["logs"][0]
+    assert row["status"] == "error" and row["error_details"]["type"] == "client_disconnected"
+    assert row["stream"] is True and row["total_tokens"] == 49

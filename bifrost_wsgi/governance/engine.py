@@ -402,12 +402,17 @@ class Engine:
         latency = (time.monotonic() - ctx.started) * 1000.0
         content = body is not None
         key = admission.key if admission is not None else self._key_by_label(ctx.virtual_key)
-        error = json.dumps({"type": ctx.error_type, "status": ctx.status}) if ctx.error_type else None
+        failed = bool(ctx.error_type) or not ctx.status or ctx.status >= 400 or ctx.client_disconnected
+        error = None
+        if ctx.error_type:
+            error = json.dumps({"type": ctx.error_type, "status": ctx.status})
+        elif ctx.client_disconnected:  # a cancelled stream: its row keeps the usage seen so far
+            error = json.dumps({"type": "client_disconnected", "status": ctx.status})
         obj = ("chat_completion_stream" if ctx.stream else "chat_completion") if "chat" in ctx.route else \
             _OBJECTS.get(ctx.route.rsplit("/", 1)[-1], ctx.route)
         return (
             ctx.request_id, now - latency / 1000.0, obj, ctx.provider, ctx.model,
-            "success" if ctx.status and ctx.status < 400 else "error", int(bool(ctx.stream)), latency,
+            "error" if failed else "success", int(bool(ctx.stream)), latency,
             ctx.ttft * 1000.0 if ctx.ttft is not None else None, prompt, completion, total, cost, int(known),
             ctx.retries, ctx.fallback_index, "", key.id if key else "", key.name if key else "",
             key.team_id if key else "", self.view.customer_of(key) if key else "", "", error,

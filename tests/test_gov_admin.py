@@ -180,3 +180,28 @@ def test_providers_and_config_are_shown_with_keys_redacted(serve, conf):
     assert requests.get(base + "/api/providers/nope").status_code == 404
     shown = requests.get(base + "/api/config").json()
     assert shown["client_config"]["enable_logging"] is True and shown["is_db_connected"] is True
+
+
+def test_put_config_switches_logging_on_every_worker(serve, conf, upstream):
+    base, other = serve(conf), serve(conf)
+    r = requests.put(base + "/api/config", json={"client_config": {"disable_content_logging": True,
+                                                                   "log_retention_days": 30}})
+    assert r.status_code == 200, r.text
+    assert r.json()["client_config"]["disable_content_logging"] is True
+    assert eventually(lambda: requests.get(other + "/api/config").json()["client_config"]["log_retention_days"] == 30)
+    assert chat(other, "").status_code == 200
+    row = eventually(lambda: requests.get(other + "/api/logs").json()["logs"])[0]
+    assert row["input_history"] is None
+    assert serve(conf) and requests.get(serve(conf) + "/api/config").json()["client_config"]["log_retention_days"] == 30
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"client_config": {"enable_logging": "yes"}}, "client_config.enable_logging: must be true or false"),
+    ({"client_config": {"log_retention_days": -2}}, "client_config.log_retention_days: must be a whole number, at least 0"),
+    ({"client_config": {"drop_excess_requests": True}},
+     "client_config.drop_excess_requests: cannot be changed while the gateway runs yet (edit config.json and reload)"),
+    ({"client": {}}, "client_config: must be an object"),
+])
+def test_put_config_refusals(serve, conf, body, message):
+    r = requests.put(serve(conf) + "/api/config", json=body)
+    assert r.status_code == 400 and r.json()["error"]["message"] == message

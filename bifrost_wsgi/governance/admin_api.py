@@ -50,7 +50,7 @@ class AdminApi:
             (_route("/api/session/is-auth-enabled"), {"GET": self.is_auth_enabled}),
             (_route("/api/session/login"), {"POST": self.login}),
             (_route("/api/session/logout"), {"POST": self.logout}),
-            (_route("/api/config"), {"GET": self.gateway_config}),
+            (_route("/api/config"), {"GET": self.gateway_config, "PUT": self.change_config}),
             (_route("/api/providers"), {"GET": self.providers}),
             (_route("/api/providers/{name}"), {"GET": self.provider}),
             (_route("/api/logs"), {"GET": self.logs}),
@@ -135,13 +135,39 @@ class AdminApi:
         return 200, {"client_config": {
             "max_request_body_size_mb": client.max_request_body_bytes / (1024 * 1024),
             "drop_excess_requests": client.drop_excess_requests, "stream_failover": client.stream_failover,
-            "request_deadline_in_seconds": client.request_deadline, "enable_logging": settings.enable_logging,
-            "disable_content_logging": settings.disable_content_logging,
-            "log_retention_days": settings.retention_days,
+            "request_deadline_in_seconds": client.request_deadline,
+            "enable_logging": bool(self.engine._setting("enable_logging")),
+            "disable_content_logging": bool(self.engine._setting("disable_content_logging")),
+            "log_retention_days": self.engine.retention_days,
             "enforce_auth_on_inference": self.engine.enforcing},
             "is_db_connected": self.engine.store is not None and self.engine.healthy,
             "is_logs_connected": self.engine.logs_store is not None,
             "is_cache_connected": False}, []
+
+    def change_config(self, environ):
+        """``{"client_config": {...}}``: the logging settings change on every worker within a second; the
+        others are refused until the router can take them without a restart."""
+        body = self._body(environ)
+        client = body.get("client_config")
+        if not isinstance(client, dict):
+            raise E.BadRequest("client_config: must be an object", param="client_config")
+        shown = self.gateway_config(environ)[1]["client_config"]
+        changes = {}
+        for name, value in client.items():
+            path = f"client_config.{name}"
+            if name in self.engine.LIVE_SETTINGS:
+                kind_ok = isinstance(value, bool) if name != "log_retention_days" else \
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 0
+                if not kind_ok:
+                    want = "a whole number, at least 0" if name == "log_retention_days" else "true or false"
+                    raise E.BadRequest(f"{path}: must be {want}", param=path)
+                changes[name] = value
+            elif name not in shown or shown[name] != value:
+                raise E.BadRequest(f"{path}: cannot be changed while the gateway runs yet (edit config.json "
+                                   f"and reload)", param=path)
+        if changes:
+            self.engine.change_settings(changes)
+        return 200, self.gateway_config(environ)[1], []
 
     def _provider_json(self, conf) -> dict:
         net = conf.network

@@ -72,7 +72,6 @@ class Engine:
         self.clock = clock
         self.store: SqlStore | None = None
         self.logs_store: SqlStore | None = None
-        self.logging = settings.enable_logging and settings.logs_store.enabled
         self.view = View(rows_from_changes(seed_changes(settings, clock())))
         self.healthy = False
         self._next_connect = 0.0
@@ -85,13 +84,41 @@ class Engine:
         self._store_lock = threading.Lock()  # a usage write or a refresh, one at a time
         self._admitted: dict[str, Admission] = {}
         self._bodies: dict[str, dict] = {}  # request bodies kept for their log row until the request ends
-        self.writer = LogWriter(logs=None, usage=self.record_usage, retention_days=settings.retention_days)
+        self.writer = LogWriter(logs=None, usage=self.record_usage, retention_days=lambda: self.retention_days)
         self.connect()
         self._stop = threading.Event()
         self._start_refresher()
         # a gateway built before gunicorn forks (preload) needs its threads again in each worker
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_threads(me))
+
+    # --- the client settings PUT /api/config may change on every worker ----------------------------
+
+    LIVE_SETTINGS = {"enable_logging": "enable_logging", "disable_content_logging": "disable_content_logging",
+                     "log_retention_days": "retention_days"}
+
+    def _setting(self, name: str):
+        return self.view.overrides.get(name, getattr(self.settings, self.LIVE_SETTINGS[name]))
+
+    @property
+    def logging(self) -> bool:
+        return bool(self._setting("enable_logging")) and self.settings.logs_store.enabled
+
+    @property
+    def content_logging(self) -> bool:
+        return self.logging and not self._setting("disable_content_logging")
+
+    @property
+    def retention_days(self) -> int:
+        return int(self._setting("log_retention_days"))
+
+    def change_settings(self, values: dict) -> None:
+        if self.store is None:
+            raise StoreUnavailable("no config store is open")
+        self.store.put_settings({name: json.dumps(v) for name, v in values.items()})
+        self._reload()
+        if self.logging and self.logs_store is None:
+            self.connect()
 
     def _start_refresher(self) -> None:
         # the thread holds the engine weakly: an app that is dropped takes its thread with it
@@ -164,7 +191,8 @@ class Engine:
 
     def tick(self) -> None:
         """One refresh: counters, and the whole view when it changed; notes whether the store answers."""
-        if self._connect_failures and time.monotonic() >= self._next_connect:
+        if (self._connect_failures or (self.logging and self.logs_store is None)) \
+                and time.monotonic() >= self._next_connect:
             self.connect()
         if self.store is not None:
             try:
@@ -350,7 +378,7 @@ class Engine:
 
     def remember_body(self, request_id: str, body) -> None:
         """Keep the parsed request body for the request's log row (messages and parameters)."""
-        if self.logging and not self.settings.disable_content_logging and isinstance(body, dict):
+        if self.content_logging and isinstance(body, dict):
             self._bodies[request_id] = body
 
     def visible(self, key: Key, models: list[dict]) -> list[dict]:

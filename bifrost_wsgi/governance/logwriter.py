@@ -32,11 +32,11 @@ class Item:
 
 
 class LogWriter:
-    def __init__(self, *, logs: SqlStore | None, usage=None, retention_days: int = 0) -> None:
+    def __init__(self, *, logs: SqlStore | None, usage=None, retention_days=lambda: 0) -> None:
         self.logs = logs
         # usage(tokens, spend, batch size): records the batch's token and spend totals (Engine.record_usage)
         self.usage = usage
-        self.retention_s = retention_days * 86400.0
+        self.retention_days = retention_days  # read at each pruning: PUT /api/config may change it
         self.queue: queue.Queue = queue.Queue(maxsize=_QUEUE_SIZE)
         self.dropped = 0  # log rows lost (queue full, store failing); a number /metrics can show
         self.written = 0
@@ -104,10 +104,11 @@ class LogWriter:
             except StoreUnavailable as exc:
                 self.dropped += len(rows)
                 self._warn(f"{len(rows)} request logs dropped: {exc}")
-        if self.retention_s and self.logs is not None and now >= self._next_prune:
+        days = self.retention_days()
+        if days and self.logs is not None and now >= self._next_prune:
             self._next_prune = now + _PRUNE_EVERY_S
             try:
-                self.logs.prune_logs(now - self.retention_s)
+                self.logs.prune_logs(now - days * 86400.0)
             except StoreUnavailable as exc:
                 self._warn(f"old request logs not pruned: {exc}")
 

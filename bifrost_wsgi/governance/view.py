@@ -117,6 +117,8 @@ class View:
                       providers={r.provider: r.allowed_models for r in rules})
             self.keys_by_hash[row["value_hash"]] = key
             self.keys[key.id] = key
+        # client settings changed through the API (PUT /api/config), over config.json's
+        self.overrides = {r["name"]: json.loads(r["value"]) for r in entities.get("gateway_settings", ())}
         self.teams = {r["id"]: dict(r) for r in entities.get("gov_teams", ())}
         self.customers = {r["id"]: dict(r) for r in entities.get("gov_customers", ())}
         self.budgets = {r["id"]: Budget(id=r["id"], max_limit=float(r["max_limit"]), reset_duration=r["reset_duration"],

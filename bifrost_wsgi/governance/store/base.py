@@ -132,6 +132,7 @@ class SqlStore:
         """Every governance table, read in one transaction (one consistent picture)."""
         with self.transaction() as tx:
             out = {table: tx.rows(f"SELECT * FROM {table}") for table in ENTITY_COLUMNS}
+            out["gateway_settings"] = tx.rows("SELECT name, value FROM gateway_settings")
             out["version"] = int(tx.rows("SELECT version FROM gov_meta WHERE id = 1")[0]["version"])
             return out
 
@@ -159,6 +160,14 @@ class SqlStore:
                        f"ON CONFLICT (id) DO ")
                 sql += ("UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)) if updates else "NOTHING"
                 tx.run(sql, (row_id, *(row[c] for c in cols)))
+            tx.run("UPDATE gov_meta SET version = version + 1 WHERE id = 1")
+
+    def put_settings(self, values: dict[str, str]) -> None:
+        """Client settings as JSON text, seen by every worker at its next refresh (the version changes)."""
+        with self.transaction(write=True) as tx:
+            for name, value in values.items():
+                tx.run("INSERT INTO gateway_settings (name, value) VALUES (?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
             tx.run("UPDATE gov_meta SET version = version + 1 WHERE id = 1")
 
     # --- counters --------------------------------------------------------------------------------

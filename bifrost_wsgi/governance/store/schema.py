@@ -51,4 +51,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "http_status BIGINT NOT NULL DEFAULT 0)",
         "CREATE INDEX logs_timestamp ON logs (timestamp)",
     ),
+    (  # 2: client settings changed through PUT /api/config (JSON values), over config.json's
+        "CREATE TABLE gateway_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )

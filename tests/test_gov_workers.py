@@ -114,3 +114,19 @@ def test_a_store_that_comes_up_after_the_gateway_is_connected_to(upstream, serve
     # what the store never saw: the two rows from before, and the counters start from what config.json says
     quota = requests.get(base + "/api/governance/virtual-keys/quota", headers={"x-bf-vk": VK}).json()
     assert quota["rate_limits"][0]["request_max_limit"] == 10
+
+
+def test_a_postgres_store_holding_locks_does_not_stop_inference(upstream, serve, pg_server):
+    import psycopg
+
+    conf = pg_server.new_database()
+    store = {"enabled": True, "type": "postgres", "config": conf}
+    upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
+    base = serve(config(upstream.url, config_store=store, logs_store=store))
+    assert burst(base, 1) == [200]
+    with psycopg.connect(host="127.0.0.1", port=pg_server.port, user="postgres", dbname=conf["db_name"]) as locker:
+        # every statement on these tables now waits: reads, the rate limit's update, log inserts
+        locker.execute("LOCK TABLE gov_rate_limits, gov_budgets, logs IN ACCESS EXCLUSIVE MODE")
+        assert burst(base, 3) == [200, 200, 200]
+        locker.rollback()
+    assert wait_logs(base, 1)

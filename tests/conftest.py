@@ -18,9 +18,11 @@ def _no_proxy_env(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _data_dir(monkeypatch, tmp_path):
-    # each test's gateway (in process or a subprocess) keeps its SQLite stores in its own folder
-    monkeypatch.setenv("BIFROST_DATA_DIR", str(tmp_path / "data"))
+def _data_dir(monkeypatch, tmp_path_factory, request):
+    # each test's gateway (in process or a subprocess) keeps its SQLite stores in its own folder, made
+    # only by the gateway that needs it (a tmp_path per test would cost every test a directory)
+    folder = tmp_path_factory.getbasetemp() / "data" / f"{abs(hash(request.node.nodeid)):x}"
+    monkeypatch.setenv("BIFROST_DATA_DIR", str(folder))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 down never stops inference."""
 
 import concurrent.futures
+import os
 import socket
 
 import pytest
@@ -80,13 +81,13 @@ def test_a_store_that_is_down_never_fails_inference(upstream, serve):
     assert r.status_code == 503 and r.json()["status_code"] == 503
 
 
-def test_a_locked_sqlite_store_does_not_stop_inference(upstream, serve, tmp_path):
+def test_a_locked_sqlite_store_does_not_stop_inference(upstream, serve):
     import sqlite3
 
     upstream.handler = lambda rec: Reply(json=chat_completion("ok"))
     base = serve(config(upstream.url))
     assert burst(base, 1) == [200]
-    blocker = sqlite3.connect(str(tmp_path / "data" / "config.db"), isolation_level=None)
+    blocker = sqlite3.connect(os.path.join(os.environ["BIFROST_DATA_DIR"], "config.db"), isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every other writer and reader now waits
     try:
         assert burst(base, 3) == [200, 200, 200]

@@ -96,7 +96,7 @@ def test_budget_reset_and_quota(serve, conf):
                           "rate_limits": [{"id": "rl", "request_max_limit": 5, "request_reset_duration": "1h",
                                            "token_max_limit": 1000, "token_reset_duration": "1d"}]}
     app = make_app(conf)
-    app.governance.price = lambda *a, **k: (0.25, True)
+    app.governance.price = lambda *, provider, model, usage, reported_model=None: (0.25, True)
     from tests.servers import LiveServer
     server = LiveServer(app)
     try:

@@ -43,7 +43,7 @@ def start(serve, upstream, stores):
 
     def run(*, price=0.0, **governance):
         app = make_app(config(upstream.url, stores, **governance))
-        app.governance.price = lambda provider, model, usage, reported_model=None: (price, True)
+        app.governance.price = lambda *, provider, model, usage, reported_model=None: (price, True)
         server = LiveServer(app)
         servers.append((server, app))
         upstream.handler = lambda rec: Reply(chunks=sse(*openai_chunks("a", "b"))) if rec.json.get("stream") \

@@ -32,10 +32,13 @@ from .store import SqlStore, StoreUnavailable, open_store
 from .view import Key, View, digest, rows_from_changes, seed_changes
 
 try:
-    from .pricing import cost as default_price
-except ImportError:  # the price table ships in its own module; until it is there every request costs 0
-    def default_price(provider, model, usage, reported_model=None):
-        return 0.0, False
+    from .pricing import PriceTable
+except ImportError:  # the price table ships in its own module; without it every request costs 0
+    PriceTable = None
+
+
+def no_price(*, provider, model, usage, reported_model=None):
+    return 0.0, False
 
 log = logging.getLogger("bifrost_wsgi.governance")
 
@@ -66,8 +69,13 @@ def _open(spec, what: str, *, first: bool) -> SqlStore | None:
 
 
 class Engine:
-    def __init__(self, settings: Settings, *, price=default_price, clock=time.time) -> None:
+    def __init__(self, settings: Settings, *, price=None, clock=time.time) -> None:
+        """``price(*, provider, model, usage, reported_model=None) -> (usd, known)``; default: the package's
+        price table (with ``framework.pricing.pricing_url`` over it)."""
         self.settings = settings
+        if price is None:
+            price = PriceTable.from_config(pricing_url=settings.pricing_url or None).cost \
+                if PriceTable is not None else no_price
         self.price = price
         self.clock = clock
         self.store: SqlStore | None = None
@@ -398,7 +406,8 @@ class Engine:
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
         total = int(usage.get("total_tokens") or (prompt + completion))
-        cost, known = (self.price(ctx.provider, ctx.model, usage) if ctx.provider and usage else (0.0, False))
+        cost, known = self.price(provider=ctx.provider, model=ctx.model, usage=usage) if ctx.provider and usage \
+            else (0.0, False)
         item = Item()
         if admission is not None:
             if total:

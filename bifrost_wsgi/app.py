@@ -158,8 +158,7 @@ class Gateway:
             try:
                 if vk is not None:
                     ctx.virtual_key = vk_label(vk)  # refused requests are logged under their key too
-                    self.governance.check_target(vk, req)
-                    self.governance.admit(key=vk, provider=req.provider, model=req.model, request_id=request_id)
+                    self.governance.authorize(environ, req, request_id=request_id)
                 self.governance.remember_body(request_id, data)
                 ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
                 ctx.extra_headers = forwarded_headers(environ)

@@ -295,6 +295,17 @@ class Engine:
     def check_target(self, key: Key, req) -> None:
         virtual_keys.check_target(key, req)
 
+    def authorize(self, environ, req, *, request_id: str) -> str:
+        """The whole pre-call check for a parsed request: the key (cached in ``environ`` by authenticate),
+        its provider and model, then rate limits and budgets. Returns the key's label for ``ctx.virtual_key``
+        ("" without virtual keys); raises the 401/403/429/402 refusal."""
+        key = self.authenticate(environ)
+        if key is None:
+            return ""
+        self.check_target(key, req)
+        self.admit(key=key, provider=req.provider, model=req.model, request_id=request_id)
+        return virtual_keys.label(key)
+
     def admit(self, *, key: Key | None, provider: str, model: str, request_id: str) -> Admission | None:
         """Rate limits and budgets for a request the key may make; raises RateLimited (429) or
         BudgetExceeded (402). Call ``check_target`` first (provider and model allowed)."""

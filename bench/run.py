@@ -362,7 +362,8 @@ def main(argv=None) -> int:
         # bytecode caches in our temp dir: start-up and import times as an installed package has them,
         # without writing into the work tree
         base_env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp.name, "pycache")
-        gw_env = dict(base_env, PYTHONPATH=os.pathsep.join([ROOT, HERE]), BIFROST_CONFIG=cfg_path)
+        gw_env = dict(base_env, PYTHONPATH=os.pathsep.join([ROOT, HERE]), BIFROST_CONFIG=cfg_path,
+                      BIFROST_DATA_DIR=os.path.join(tmp.name, "data"))  # the stores, not in the checkout
         for name, _, value in (kv.partition("=") for kv in args.gateway_env):
             gw_env[name] = value + os.pathsep + gw_env[name] if name == "PYTHONPATH" else value
         bl_env = dict(base_env, PYTHONPATH=HERE, BASELINE_UPSTREAM=f"http://127.0.0.1:{mock_port}")

@@ -19,7 +19,8 @@ from urllib.parse import parse_qs
 
 from . import errors as E, web
 from .config import GatewayConfig, load
-from .governance import virtual_keys
+from .governance import engine as governance_engine
+from .governance.admin_api import AdminApi
 from .observe import accesslog, metrics
 from .routing.catalog import ModelLister
 from .routing.context import RequestContext
@@ -115,6 +116,10 @@ def list_models(gateway, environ, start_response, ctx):
                              [("x-request-id", ctx.request_id)])
 
 
+def admin_api(gateway, environ, start_response, ctx):
+    return gateway.admin(environ, start_response)
+
+
 _MODELS = {"GET": Route(list_models), "HEAD": Route(list_models)}
 OWN_ROUTES = {
     "/v1/models": _MODELS,
@@ -122,6 +127,8 @@ OWN_ROUTES = {
     "/health": {"GET": Route(health), "HEAD": Route(health)},
     # open like /health even with virtual keys: restrict it at the proxy (deploy/nginx/bifrost.conf)
     "/metrics": {"GET": Route(metrics_page), "HEAD": Route(metrics_page)},
+    # logs, governance, sessions, config: one sub-application (governance/admin_api.py) with its own auth
+    "/api/{rest:path}": dict.fromkeys(("GET", "POST", "PUT", "DELETE"), Route(admin_api)),
 }
 
 #: the client formats the gateway speaks; each module's ROUTES joins the route table
@@ -147,12 +154,17 @@ class Gateway:
         self.body_limit = config.client.max_request_body_bytes
         self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
                                        virtual_keys=config.virtual_keys, config=config)
+        # virtual keys, rate limits, budgets, request logs and their store (governance/engine.py)
+        self.governance = governance_engine.from_config(config)
+        self.admin = AdminApi(self.governance, config=config)
         # objects with request_started(ctx), stream_started(ctx) and request_finished(ctx)
-        self.observers: list = [accesslog.AccessLog(), self.metrics]
-        # gateway authentication (virtual keys); None when no virtual key is configured
-        self.governance = virtual_keys.from_config(config)
+        self.observers: list = [accesslog.AccessLog(), self.metrics, self.governance]
         self.deadline = config.client.request_deadline
         self.admission = Admission(inference_limit())
+
+    def close(self) -> None:
+        """Stop the governance threads and close the store connections (an app that is rebuilt)."""
+        self.governance.close()
 
     def __call__(self, environ, start_response):
         body = self._respond(environ, start_response)

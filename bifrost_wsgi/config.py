@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .governance import settings as governance_settings
+from .governance.settings import VirtualKey  # noqa: F401 - the key type lives with governance
 from .providers.base import Key
 from .redaction import SECRETS
 from .transport import Proxy
@@ -74,25 +76,14 @@ class ClientConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class VirtualKey:
-    id: str
-    name: str
-    value: str
-    is_active: bool = True
-    # provider -> (allowed models (empty = all), weight); empty mapping = every provider
-    providers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return f"VirtualKey(id={self.id!r}, name={self.name!r})"
-
-
-@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     client: ClientConfig = field(default_factory=ClientConfig)
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     virtual_keys: tuple[VirtualKey, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "environment"
+    # governance, stores and request logs (governance/settings.py)
+    governance: governance_settings.Settings = field(default_factory=governance_settings.Settings)
 
 
 # --- small typed readers (gunicorn's validate_* style) ----------------------------------------------
@@ -166,15 +157,15 @@ def resolve_env(value, path: str, environ: Mapping[str, str], *, missing: list[s
 
 # --- sections ---------------------------------------------------------------------------------------
 
-_TOP_IMPLEMENTED = {"client", "providers", "governance"}
-_TOP_IGNORED = {"$schema", "config_store", "logs_store", "vector_store", "plugins", "mcp", "encryption_key",
+_TOP_IMPLEMENTED = {"client", "providers", "governance", "config_store", "logs_store", "framework"}
+_TOP_IGNORED = {"$schema", "vector_store", "plugins", "mcp", "encryption_key",
                 "cluster_config", "saml_config", "load_balancer_config", "guardrails_config", "auth_config",
-                "framework", "websocket"}
+                "websocket"}
 
 _CLIENT_KNOWN = {"max_request_body_size_mb", "drop_excess_requests", "stream_failover",
-                 "request_deadline_in_seconds", "circuit_breaker", "max_fallbacks"}
-_CLIENT_IGNORED = {"initial_pool_size", "prometheus_labels", "allowed_origins", "enable_logging",
-                   "disable_content_logging", "log_retention_days", "enable_governance", "enforce_governance_header",
+                 "request_deadline_in_seconds", "circuit_breaker", "max_fallbacks",
+                 *governance_settings.CLIENT_KEYS}
+_CLIENT_IGNORED = {"initial_pool_size", "prometheus_labels", "allowed_origins", "enable_governance", "enforce_governance_header",
                    "allow_direct_keys", "enable_litellm_fallbacks", "header_filter_config", "mcp_agent_depth",
                    "mcp_tool_execution_timeout", "allowed_headers", "disable_db_pings_in_health",
                    "enable_otel", "async_job_result_ttl", "required_headers", "logging_headers",
@@ -359,48 +350,6 @@ def _check_provider(conf: ProviderConfig, path: str, adapter) -> None:
         raise ConfigError(f"{path}.network_config.base_url: is required for {row.name}")
 
 
-_VK_KNOWN = {"id", "name", "value", "is_active", "provider_configs"}
-_VK_IGNORED = {"description", "team_id", "customer_id", "budget_id", "rate_limit_id", "budget", "rate_limit",
-               "mcp_configs", "created_at", "updated_at", "key_ids", "keys"}
-
-
-def _governance(raw, warnings) -> tuple[VirtualKey, ...]:
-    path = "governance"
-    raw = _obj(raw, path)
-    for k in raw:
-        if k != "virtual_keys":
-            warnings.append(f"{path}.{k} is not implemented yet and is ignored")
-    vks = raw.get("virtual_keys", [])
-    if not isinstance(vks, list):
-        raise ConfigError(f"{path}.virtual_keys: must be an array")
-    out = []
-    for i, vk in enumerate(vks):
-        vp = f"{path}.virtual_keys[{i}]"
-        vk = _obj(vk, vp)
-        _check_keys(vk, vp, _VK_KNOWN, _VK_IGNORED, warnings)
-        value = _str(vk.get("value", ""), f"{vp}.value")
-        if not value:
-            raise ConfigError(f"{vp}.value: must not be empty")
-        providers: dict[str, tuple[str, ...]] = {}
-        pcs = vk.get("provider_configs") or []
-        if not isinstance(pcs, list):
-            raise ConfigError(f"{vp}.provider_configs: must be an array")
-        for j, pc in enumerate(pcs):
-            pp = f"{vp}.provider_configs[{j}]"
-            pc = _obj(pc, pp)
-            _check_keys(pc, pp, {"provider", "allowed_models", "weight"},
-                        {"id", "budget", "rate_limit", "keys", "virtual_key_id"}, warnings)
-            providers[_str(pc.get("provider", ""), f"{pp}.provider")] = _str_list(pc.get("allowed_models") or [], f"{pp}.allowed_models")
-        out.append(VirtualKey(
-            id=_str(vk.get("id", ""), f"{vp}.id"),
-            name=_str(vk.get("name", ""), f"{vp}.name"),
-            value=value,
-            is_active=_bool(vk.get("is_active", True), f"{vp}.is_active"),
-            providers=providers,
-        ))
-    return tuple(out)
-
-
 def from_dict(data, *, environ: Mapping[str, str] | None = None, source: str = "dict") -> GatewayConfig:
     """Validate a config mapping with the config-file schema."""
     environ = os.environ if environ is None else environ
@@ -424,8 +373,11 @@ def from_dict(data, *, environ: Mapping[str, str] | None = None, source: str = "
     if any(environ.get(name) for name in PROXY_VARIABLES):
         providers_raw = {name: _proxy_from_environment(p) for name, p in providers_raw.items()}
     providers = {name: _provider(name, p, warnings) for name, p in providers_raw.items()}
-    virtual_keys = _governance(data.get("governance", {}), warnings)
-    config = GatewayConfig(client, providers, virtual_keys, tuple(warnings), source)
+    try:
+        governance = governance_settings.parse(data, environ=environ, warnings=warnings)
+    except governance_settings.SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    config = GatewayConfig(client, providers, governance.virtual_keys, tuple(warnings), source, governance)
     SECRETS.add(*secret_values(config))
     return config
 

@@ -17,6 +17,14 @@ def _no_proxy_env(monkeypatch):
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(monkeypatch, tmp_path_factory, request):
+    # each test's gateway (in process or a subprocess) keeps its SQLite stores in its own folder, made
+    # only by the gateway that needs it (a tmp_path per test would cost every test a directory)
+    folder = tmp_path_factory.getbasetemp() / "data" / f"{abs(hash(request.node.nodeid)):x}"
+    monkeypatch.setenv("BIFROST_DATA_DIR", str(folder))
+
+
 @pytest.fixture
 def upstream():
     fake = FakeUpstream()
@@ -37,6 +45,7 @@ def serve():
     yield start
     for s in servers:
         s.close()
+        s.app.close()
 
 
 def provider_config(upstream_url, *, key=OPENAI_KEY, **network):

@@ -64,6 +64,7 @@ class Gunicorn:
             "BIFROST_BIND": f"127.0.0.1:{self.port}",
             "BIFROST_WORKERS": str(workers),
             "BIFROST_THREADS": str(threads),
+            "BIFROST_DATA_DIR": str(tmp / "data"),  # the stores stay in the test's folder
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         })
         child_env.update(env or {})

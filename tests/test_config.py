@@ -68,8 +68,11 @@ def test_bifrost_config_loads_unchanged_with_warnings():
     assert conf.client.max_request_body_bytes == 50 * 1024 * 1024
     assert conf.virtual_keys[0].value == "vk-secret" and conf.virtual_keys[0].providers == {"openai": ("gpt-4o-mini",)}
     warned = "\n".join(conf.warnings)
-    for name in ("config_store", "logs_store", "plugins", "client.initial_pool_size", "governance.budgets"):
+    for name in ("plugins", "client.initial_pool_size"):
         assert name in warned
+    for implemented in ("config_store", "logs_store", "governance"):  # governance and stores are built now
+        assert implemented not in warned
+    assert conf.governance.config_store.path.endswith("config.db") and not conf.governance.logs_store.enabled
     assert "$schema" not in warned
     assert "sk-1" not in repr(conf)
 

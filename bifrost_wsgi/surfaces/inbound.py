@@ -8,6 +8,7 @@ import logging
 
 from .. import web
 from ..errors import BadRequest, GatewayError
+from ..governance.virtual_keys import label
 from ..operations import Operation
 from ..routing import relay
 from ..routing.upstream import BLOCKED_CLIENT_HEADERS
@@ -18,10 +19,16 @@ log = logging.getLogger("bifrost_wsgi")
 _TRUE = ("true", "1", "yes")
 
 
-def authenticate(gateway, environ) -> None:
-    """Before the body is read: no parsing work for whoever has no key."""
-    if gateway.governance is not None:
-        gateway.governance.authenticate(environ)
+def authenticate(gateway, environ):
+    """Before the body is read: no parsing work for whoever has no key. The virtual key, or None."""
+    return gateway.governance.authenticate(environ)
+
+
+def route_model(gateway, key, body, ctx) -> None:
+    """Governance's part of a parsed body: a model without ``provider/`` chosen among the key's provider
+    configs, and the body kept for the request log."""
+    gateway.governance.route_model(key, body)
+    gateway.governance.remember_body(ctx.request_id, body)
 
 
 def read_json(gateway, environ):
@@ -52,8 +59,10 @@ def bind(gateway, environ, ctx, req, operation: Operation) -> None:
     ctx.request_type = operation.request_type_for(stream=ctx.stream)
     ctx.provider, ctx.model = req.provider, req.model
     ctx.request = req
-    if gateway.governance is not None:
-        ctx.virtual_key = gateway.governance.authorize(environ, req)
+    key = gateway.governance.authenticate(environ)  # cached in environ: no second lookup
+    if key is not None:
+        ctx.virtual_key = label(key)  # a refused request is logged under its key too
+    gateway.governance.authorize(environ, req, request_id=ctx.request_id)
     ctx.passthrough = environ.get("HTTP_X_BF_PASSTHROUGH_EXTRA_PARAMS", "").lower() in _TRUE
     ctx.extra_headers = forwarded_headers(environ)
     ctx.client_socket = environ.get("gunicorn.socket")

@@ -12,7 +12,6 @@ from .. import web
 from ..answers import PlainChunk
 from ..errors import GatewayError
 from ..operations import CHAT
-from ..routing import relay
 from ..routing.router import Answer
 from ..schema import parse_request
 from ..urls import Route
@@ -21,21 +20,13 @@ from . import inbound
 
 
 def chat_completions(gateway, environ, start_response, ctx):
-    inbound.authenticate(gateway, environ)
-    req = parse_request(web.read_json(environ, gateway.body_limit), max_fallbacks=gateway.config.client.max_fallbacks)
-    try:
-        inbound.bind(gateway, environ, ctx, req, CHAT)
-        if req.stream:
-            stream = relay.open_stream(gateway.router, req, ctx, ChatStreamEncoder())
-            gateway.stream_started(ctx)
-            start_response("200 OK", [*web.SSE_HEADERS, ("x-request-id", ctx.request_id)])
-            return stream
-        answer = gateway.router.complete(req, ctx)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
-        raise
-    ctx.output = answer.body
+    key = inbound.authenticate(gateway, environ)
+    body = web.read_json(environ, gateway.body_limit)
+    inbound.route_model(gateway, key, body, ctx)
+    req = parse_request(body, max_fallbacks=gateway.config.client.max_fallbacks)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, CHAT, ChatStreamEncoder())
+    if not isinstance(answer, Answer):
+        return answer  # the stream
     return web.json_response(start_response, 200, render(answer), [("x-request-id", ctx.request_id)])
 
 

@@ -67,7 +67,6 @@ def request_side(port: int) -> None:
     import logging
 
     from bifrost_wsgi import schema, web
-    from bifrost_wsgi.surfaces import openai_chat as shapes
     from bifrost_wsgi.observe.logsetup import configure_from_env
 
     # as a gunicorn worker has it: logging configured (access log on), metrics in a multiprocess directory
@@ -78,36 +77,41 @@ def request_side(port: int) -> None:
             if hasattr(h, "stream"):
                 h.stream = devnull
 
+    from bifrost_wsgi.answers import check_completion
     from bifrost_wsgi.app import make_app
+    from bifrost_wsgi.routing import upstream
     from bifrost_wsgi.routing.context import RequestContext
+    from bifrost_wsgi.routing.router import Answer
+    from bifrost_wsgi.surfaces import openai_chat
 
     app = make_app({"providers": {"openai": {"keys": [{"value": "sk-bench", "models": []}],
                                              "network_config": {"base_url": f"http://127.0.0.1:{port}"}}}})
     d = app.router
     raw = body(stream=False)
     req = schema.parse_request(web.parse_json(raw))
-    rt, target = d.resolve(req.provider, req.model)
+    rt, target, translator = d.resolve(req.provider, req.model)
     ctx = RequestContext(request_id="x", deadline=time.monotonic() + 60)
     from mock_upstream import COMPLETION
 
     print("request side (per request)")
     row("json.loads(body) + json.dumps (the baseline's work)", best(lambda: json.dumps(json.loads(raw)), 20000))
     row("web.parse_json + schema.parse_request", best(lambda: schema.parse_request(web.parse_json(raw)), 20000))
-    row("dispatcher.resolve (key choice, Target)", best(lambda: d.resolve(req.provider, req.model), 20000))
-    row("dispatcher.prepare (build_request + auth)", best(lambda: d.prepare(rt, target, req, ctx, stream=False), 20000))
+    row("router.resolve (key choice, Target, translator)", best(lambda: d.resolve(req.provider, req.model), 20000))
+    row("upstream.prepare (build_request + headers + credentials)",
+        best(lambda: upstream.prepare(translator, target, req, ctx, stream=False), 20000))
     row("uuid.uuid4().hex (request id)", best(lambda: uuid.uuid4().hex, 50000))
     row("alt: os.urandom(16).hex()", best(lambda: os.urandom(16).hex(), 50000))
 
     def response_path():
-        result = rt.adapter.parse_response(COMPLETION, target)
-        return web.dumps(shapes.completion(result, provider="openai", model_requested="gpt-4o-mini", latency_ms=1))
+        result = check_completion(rt.adapter.parse_response(COMPLETION, target))
+        return web.dumps(openai_chat.render(Answer(result, "openai", "gpt-4o-mini", 1)))
 
     def response_alt():
-        result = json.loads(COMPLETION, object_pairs_hook=_no_nulls)
-        return web.dumps(shapes.completion(result, provider="openai", model_requested="gpt-4o-mini", latency_ms=1))
+        result = check_completion(json.loads(COMPLETION, object_pairs_hook=_no_nulls))
+        return web.dumps(openai_chat.render(Answer(result, "openai", "gpt-4o-mini", 1)))
 
     print("response side (per request)")
-    row("parse_response (loads + drop_nulls) + shapes.completion + dumps", best(response_path, 20000))
+    row("parse_response (loads + drop_nulls) + check + render + dumps", best(response_path, 20000))
     row("alt: loads(object_pairs_hook=no nulls) + completion + dumps", best(response_alt, 20000))
     row("json.loads + json.dumps of the answer (floor)", best(lambda: json.dumps(json.loads(COMPLETION)), 20000))
 
@@ -129,40 +133,35 @@ def request_side(port: int) -> None:
 def stream_side() -> None:
     from bifrost_wsgi.providers.base import drop_nulls
     from bifrost_wsgi.providers.openai_compat import OpenAIStream
-    from bifrost_wsgi.chunked import ChunkedDecoder
+    from bifrost_wsgi.routing.relay import StreamState
+    from bifrost_wsgi.surfaces.openai_chat import ChatStreamEncoder
     from bifrost_wsgi.wire.sse import Event, SSEDecoder, encode
-    from bifrost_wsgi.routing.relay import Relay
     from mock_upstream import stream_events
 
     framed = stream_events(3, True)[2]  # a content chunk, as one HTTP chunk
-    event = framed.split(b"\r\n", 1)[1][:-2]  # b"data: {...}\n\n"
+    event = framed.split(b"\r\n", 1)[1][:-2]  # b"data: {...}\n\n" (urllib3's read1 removes the framing)
     data = event[6:-2].decode()
-    relay = Relay(time.monotonic())
-    relay.serve("openai", "gpt-4o-mini")
-    relay.id = "chatcmpl-bench0001"  # the role chunk came first
+    state = StreamState(time.monotonic())
+    state.serve("openai", "gpt-4o-mini")
+    state.id = "chatcmpl-bench0001"  # the role chunk came first
+    encoder = ChatStreamEncoder()
     translator = OpenAIStream()
     translator.feed(Event(data))  # the first content chunk teaches the translator the stream's template
     decoder = SSEDecoder()
-    dechunk = ChunkedDecoder()
 
     def current():
-        for ev in decoder.feed(dechunk.feed(framed)):
-            for chunk in translator.feed(ev):
-                relay.encode(chunk)
-
-    def stages():
         for ev in decoder.feed(event):
             for chunk in translator.feed(ev):
-                relay.encode(chunk)
+                chunk = state.take(chunk)
+                if chunk is not None:
+                    encoder.chunk(chunk, state)
 
     print(f"stream side (per event, {len(event)} bytes: an OpenAI content chunk)")
-    row("current: ChunkedDecoder + SSEDecoder + OpenAIStream + Relay.encode", best(current, 20000))
-    row("  without ChunkedDecoder", best(stages, 20000))
-    row("  ChunkedDecoder.feed alone", best(lambda: dechunk.feed(framed), 50000))
+    row("current: SSEDecoder + OpenAIStream + StreamState.take + ChatStreamEncoder.chunk", best(current, 20000))
     ev0 = decoder.feed(event)[0]
     row("  OpenAIStream.feed alone (template)", best(lambda: translator.feed(ev0), 50000))
     item = translator.feed(ev0)[0]
-    row("  Relay.encode alone (text chunk)", best(lambda: relay.encode(item), 50000))
+    row("  take + encode alone (text chunk)", best(lambda: encoder.chunk(state.take(item), state), 50000))
     row("  SSEDecoder.feed alone", best(lambda: decoder.feed(event), 50000))
     row("  json.loads alone", best(lambda: json.loads(data), 50000))
     row("  providers.base.drop_nulls", best(lambda: drop_nulls(json.loads(data)), 50000), "incl. loads")
@@ -182,8 +181,7 @@ def transport_side(port: int) -> None:
     from requests.structures import CaseInsensitiveDict
 
     from bifrost_wsgi import transport
-    from bifrost_wsgi.config import Proxy
-    from bifrost_wsgi.providers.base import UpstreamRequest
+    from bifrost_wsgi.transport import Proxy, UpstreamRequest
 
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     payload = body(stream=False).replace(b"openai/", b"")

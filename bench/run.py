@@ -310,6 +310,9 @@ def main(argv=None) -> int:
                         "it exists; 'none' for plain gunicorn); the shared settings above override it")
     p.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra environment for the gateway, e.g. BIFROST_ACCESS_LOG=off (repeatable)")
+    p.add_argument("--no-request-log", action="store_true",
+                   help="run the gateway with client.enable_logging false (no request-log row per request), to "
+                        "tell the request log's cost from the request path's")
     p.add_argument("--json", help="also write every round's numbers to this file")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = p.parse_args(argv)
@@ -354,6 +357,8 @@ def main(argv=None) -> int:
 
         cfg = {"providers": {"openai": {"keys": [{"value": "sk-bench", "models": []}],
                                         "network_config": {"base_url": f"http://127.0.0.1:{mock_port}"}}}}
+        if args.no_request_log:
+            cfg["client"] = {"enable_logging": False}
         cfg_path = os.path.join(tmp.name, "config.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)

@@ -407,6 +407,9 @@ class Engine:
     def request_started(self, ctx) -> None:
         pass
 
+    def stream_started(self, ctx) -> None:
+        pass
+
     def request_finished(self, ctx) -> None:
         admission = self._admitted.pop(ctx.request_id, None)
         body = self._bodies.pop(ctx.request_id, None)

@@ -385,7 +385,9 @@ def from_dict(data, *, environ: Mapping[str, str] | None = None, source: str = "
 def secret_values(config: GatewayConfig) -> list[str]:
     """Every credential in the configuration, for redaction (a service account's private key inside its JSON
     too, as a provider may echo it in pieces)."""
+    gov = config.governance
     out = [vk.value for vk in config.virtual_keys]
+    out += [gov.auth.admin_password, gov.config_store.password, gov.logs_store.password]
     for conf in config.providers.values():
         out.append(conf.proxy.password)
         fields = conf.row.load_adapter().key_fields

@@ -84,3 +84,23 @@ def test_secret_key_settings_and_virtual_keys_are_redacted_too(serve, upstream):
         "model": f"bedrock/{MODEL['bedrock']}", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 500 and "boom" in r.text
     assert AWS_SECRET not in r.text and vk not in r.text
+
+
+def test_a_provider_name_outside_the_table_is_not_echoed_as_a_provider(serve, upstream):
+    gw = serve(_config("openai", upstream.url))
+    r = requests.post(gw + "/v1/chat/completions", timeout=10, json={
+        "model": "no-such-provider/m", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "provider no-such-provider is not configured"
+    assert r.json()["extra_fields"]["provider"] == ""
+
+
+def test_admin_and_store_passwords_are_redacted(serve, upstream):
+    password = "admin-SECRET-password-77"
+    upstream.handler = lambda rec: Reply(status=500, body=f"boom {password}".encode(), content_type="text/plain")
+    config = _config("openai", upstream.url)
+    config["governance"] = {"auth_config": {"is_enabled": True, "admin_username": "admin",
+                                            "admin_password": password}}
+    gw = serve(config)
+    r = requests.post(gw + "/v1/chat/completions", timeout=10, json={
+        "model": "openai/m", "messages": [{"role": "user", "content": "hi"}]})
+    assert "boom" in r.text and password not in r.text

@@ -71,7 +71,7 @@ class SqlStore:
     # --- provided by the backends --------------------------------------------------------------
 
     @contextmanager
-    def _connection(self) -> Iterator:
+    def _checkout(self) -> Iterator:
         raise NotImplementedError
 
     @staticmethod
@@ -89,7 +89,7 @@ class SqlStore:
     @contextmanager
     def transaction(self, *, write: bool = False, quick: bool = False) -> Iterator[Tx]:
         try:
-            with self._connection() as conn:
+            with self._checkout() as conn:
                 tx = Tx(conn, self.convert)
                 if quick and self.quick:
                     tx.run(self.quick)

@@ -51,7 +51,7 @@ class PostgresStore(SqlStore):
         tx.run("SELECT pg_advisory_xact_lock(727001)")
 
     @contextmanager
-    def _connection(self):
+    def _checkout(self):
         if not self._slots.acquire(timeout=_CONNECT_TIMEOUT_S):
             raise StoreUnavailable("postgres store: every pooled connection is busy")
         conn = None

@@ -42,7 +42,7 @@ class SqliteStore(SqlStore):
         self._finalizer = weakref.finalize(self, _close_all, self._all)
 
     @contextmanager
-    def _connection(self):
+    def _checkout(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,

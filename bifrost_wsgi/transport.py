@@ -238,11 +238,13 @@ class Watchdog:
 
     def add(self, watch: Watch) -> None:
         with self._cond:
+            idle = not self._watched
             self._watched.add(watch)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="bifrost-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif idle:
+                self._cond.notify()  # it sleeps only while nothing is watched
 
     def remove(self, watch: Watch) -> None:
         self._watched.discard(watch)

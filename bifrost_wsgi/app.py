@@ -152,10 +152,11 @@ class Gateway:
         for prefix, sources in MOUNTS.items():
             self.routes.mount(prefix, sources=sources)
         self.body_limit = config.client.max_request_body_bytes
-        self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
-                                       virtual_keys=config.virtual_keys, config=config)
         # virtual keys, rate limits, budgets, request logs and their store (governance/engine.py)
         self.governance = governance_engine.from_config(config)
+        self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
+                                       virtual_keys=config.virtual_keys, config=config,
+                                       dropped_rows=lambda: self.governance.writer.dropped)
         self.admin = AdminApi(self.governance, config=config)
         # objects with request_started(ctx), stream_started(ctx) and request_finished(ctx)
         self.observers: list = [accesslog.AccessLog(), self.metrics, self.governance]

@@ -17,7 +17,7 @@ import threading
 import time
 from urllib.parse import parse_qs
 
-from . import errors as E, web
+from . import errors as E, overrides, web
 from .config import GatewayConfig, load
 from .governance import engine as governance_engine
 from .governance.admin_api import AdminApi
@@ -143,6 +143,8 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        self.base_config = config  # config.json's; what the admin API stored goes over it (overrides.py)
+        self._reload_lock = threading.Lock()
         self.router = Router(config)
         self.models = ModelLister(config)
         self.routes = RouteTable()
@@ -152,15 +154,37 @@ class Gateway:
         for prefix, sources in MOUNTS.items():
             self.routes.mount(prefix, sources=sources)
         self.body_limit = config.client.max_request_body_bytes
-        self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
-                                       virtual_keys=config.virtual_keys, config=config)
         # virtual keys, rate limits, budgets, request logs and their store (governance/engine.py)
         self.governance = governance_engine.from_config(config)
+        self.metrics = metrics.Metrics(breakers=self.router.breakers, paths=self.routes.names(),
+                                       virtual_keys=config.virtual_keys, config=config,
+                                       dropped_rows=lambda: self.governance.writer.dropped)
         self.admin = AdminApi(self.governance, config=config)
         # objects with request_started(ctx), stream_started(ctx) and request_finished(ctx)
         self.observers: list = [accesslog.AccessLog(), self.metrics, self.governance]
         self.deadline = config.client.request_deadline
         self.admission = Admission(inference_limit())
+        # providers and client settings changed through the admin API, now and whenever a worker notices
+        self.governance.listeners.append(self._stored_changes)
+        providers, client_settings = self.governance.running_overrides()
+        if providers or client_settings:
+            self._stored_changes(providers, client_settings)
+
+    def _stored_changes(self, providers: dict, client_settings: dict) -> None:
+        self.reload(overrides.apply(self.base_config, providers=providers, client_settings=client_settings,
+                                    on_error=log.error))
+
+    def reload(self, config: GatewayConfig) -> None:
+        """Serve ``config`` from now on, without a restart. Requests under way keep the router they started
+        with (they hold it); new ones get the new one. Circuit breakers start afresh."""
+        with self._reload_lock:
+            router, models = Router(config), ModelLister(config)
+            self.metrics.breakers = router.breakers
+            self.metrics.provider_label = metrics.Bounded(config.providers, limit=0)
+            self.router, self.models = router, models
+            self.body_limit = config.client.max_request_body_bytes
+            self.deadline = config.client.request_deadline
+            self.config = self.admin.config = config
 
     def close(self) -> None:
         """Stop the governance threads and close the store connections (an app that is rebuilt)."""

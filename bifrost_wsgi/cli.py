@@ -92,6 +92,10 @@ def parse_args(argv, environ=None):
         # a string default goes through ``type`` like a command-line value: a bad variable is a usage error
         p.add_argument(opt.flag, default=env.get(opt.variable) or opt.default, type=opt.type, metavar=opt.metavar,
                        help=f"{opt.help} [env {opt.variable}{shown}]")
+    p.add_argument("--allow-remote-admin", action="store_true",
+                   default=env.get("BIFROST_ALLOW_REMOTE_ADMIN", "").lower() in ("1", "true", "yes"),
+                   help="answer the admin API (/api/*) to every address even without governance.auth_config "
+                        "[env BIFROST_ALLOW_REMOTE_ADMIN=1]")
     p.add_argument("--check-config", action="store_true",
                    help="validate the config, print its warnings and exit (0 = valid, 2 = not)")
     p.add_argument("--version", action="version", version=f"bifrost-wsgi {__version__}")
@@ -100,7 +104,10 @@ def parse_args(argv, environ=None):
 
 def app_environment(args) -> dict[str, str]:
     """What the command passes to the app (and its workers) through the environment."""
-    return {"BIFROST_DATA_DIR": os.path.abspath(args.data_dir)}
+    out = {"BIFROST_DATA_DIR": os.path.abspath(args.data_dir)}
+    if args.allow_remote_admin:
+        out["BIFROST_ALLOW_REMOTE_ADMIN"] = "1"
+    return out
 
 
 def report_config_error(exc: ConfigError, write) -> None:
@@ -115,6 +122,9 @@ def _stderr(line: str) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # before the config is read: its stores live in the data directory, and the master's config is the
+    # one every worker serves
+    os.environ.update(app_environment(args))
     try:
         config = load(args.config or None)
     except ConfigError as exc:
@@ -137,7 +147,6 @@ def main(argv=None) -> int:
     from .observe.logsetup import configure
 
     configure(args.log_level)
-    os.environ.update(app_environment(args))
     workers = args.workers or _env_int("WEB_CONCURRENCY") or os.cpu_count() or 1
     enabled = ", ".join(n for n, p in config.providers.items() if p.row.chat_supported) or "none"
     print(f"bifrost-wsgi {__version__} listening on http://{args.host}:{args.port} "

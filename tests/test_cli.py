@@ -89,6 +89,17 @@ def test_data_dir_is_exported_to_the_app_as_an_absolute_path(tmp_path):
     assert cli.app_environment(args) == {"BIFROST_DATA_DIR": os.path.abspath("relative/data")}
 
 
+@pytest.mark.parametrize("argv, env, exported", [
+    ([], {}, None),
+    (["--allow-remote-admin"], {}, "1"),
+    ([], {"BIFROST_ALLOW_REMOTE_ADMIN": "1"}, "1"),
+    ([], {"BIFROST_ALLOW_REMOTE_ADMIN": "no"}, None),
+])
+def test_allow_remote_admin_is_exported_to_the_app(argv, env, exported):
+    args = cli.parse_args(argv, environ=env)
+    assert cli.app_environment(args).get("BIFROST_ALLOW_REMOTE_ADMIN") == exported
+
+
 def test_check_config_names_every_missing_variable_in_one_run(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({

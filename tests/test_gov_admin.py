@@ -198,8 +198,9 @@ def test_put_config_switches_logging_on_every_worker(serve, conf, upstream):
 @pytest.mark.parametrize("body,message", [
     ({"client_config": {"enable_logging": "yes"}}, "client_config.enable_logging: must be true or false"),
     ({"client_config": {"log_retention_days": -2}}, "client_config.log_retention_days: must be a whole number, at least 0"),
-    ({"client_config": {"drop_excess_requests": True}},
-     "client_config.drop_excess_requests: cannot be changed while the gateway runs yet (edit config.json and reload)"),
+    ({"client_config": {"drop_excess_requests": "yes"}}, "client_config.drop_excess_requests: must be true or false"),
+    ({"client_config": {"enforce_auth_on_inference": True}},
+     "client_config.enforce_auth_on_inference: cannot be changed while the gateway runs"),
     ({"client": {}}, "client_config: must be an object"),
 ])
 def test_put_config_refusals(serve, conf, body, message):

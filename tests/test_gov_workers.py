@@ -80,6 +80,14 @@ def test_a_store_that_is_down_never_fails_inference(upstream, serve):
     assert r.status_code == 401
     r = requests.get(base + "/api/logs")
     assert r.status_code == 503 and r.json()["status_code"] == 503
+    # every row was lost, and /metrics says how many (13: the refused key's request has its row too)
+    assert eventually(lambda: dropped_rows(base) == 13), dropped_rows(base)
+
+
+def dropped_rows(base: str) -> float:
+    page = requests.get(base + "/metrics").text
+    return float(next(line.split()[1] for line in page.splitlines()
+                      if line.startswith("bifrost_log_rows_dropped_total ")))
 
 
 def test_a_locked_sqlite_store_does_not_stop_inference(upstream, serve):

@@ -10,11 +10,13 @@ are shown as a hint (``sk-…abcd``) except in the answer that creates one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import time
 
-from .. import errors as E, web
+from .. import errors as E, overrides, web
+from ..config import ConfigError
 from . import logsearch
 from .engine import Engine
 from .errors import AdminForbidden, AdminUnauthorized, Conflict, LogNotFound
@@ -51,8 +53,9 @@ class AdminApi:
             (_route("/api/session/login"), {"POST": self.login}),
             (_route("/api/session/logout"), {"POST": self.logout}),
             (_route("/api/config"), {"GET": self.gateway_config, "PUT": self.change_config}),
-            (_route("/api/providers"), {"GET": self.providers}),
-            (_route("/api/providers/{name}"), {"GET": self.provider}),
+            (_route("/api/providers"), {"GET": self.providers, "POST": self.add_provider}),
+            (_route("/api/providers/{name}"), {"GET": self.provider, "PUT": self.replace_provider,
+                                               "DELETE": self.remove_provider}),
             (_route("/api/logs"), {"GET": self.logs}),
             (_route("/api/logs/stats"), {"GET": self.log_stats}),
             (_route("/api/logs/{log_id}"), {"GET": self.log}),
@@ -127,7 +130,7 @@ class AdminApi:
         self.sessions.logout(presented_token(environ))
         return 200, {"message": "Logout successful"}, [("Set-Cookie", "token=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")]
 
-    # --- the running gateway (read-only here: changing it needs the router to reload its providers) -----
+    # --- the running gateway: changes are stored, and every worker rebuilds its router from them ----------
 
     def gateway_config(self, environ):
         client = self.config.client
@@ -135,7 +138,10 @@ class AdminApi:
         return 200, {"client_config": {
             "max_request_body_size_mb": client.max_request_body_bytes / (1024 * 1024),
             "drop_excess_requests": client.drop_excess_requests, "stream_failover": client.stream_failover,
-            "request_deadline_in_seconds": client.request_deadline,
+            "request_deadline_in_seconds": client.request_deadline, "max_fallbacks": client.max_fallbacks,
+            "circuit_breaker": {"enabled": client.breaker.enabled,
+                                "failure_threshold": client.breaker.failure_threshold,
+                                "cooldown_seconds": client.breaker.cooldown_seconds},
             "enable_logging": bool(self.engine._setting("enable_logging")),
             "disable_content_logging": bool(self.engine._setting("disable_content_logging")),
             "log_retention_days": self.engine.retention_days,
@@ -145,8 +151,8 @@ class AdminApi:
             "is_cache_connected": False}, []
 
     def change_config(self, environ):
-        """``{"client_config": {...}}``: the logging settings change on every worker within a second; the
-        others are refused until the router can take them without a restart."""
+        """``{"client_config": {...}}``: every worker applies the change within a second; kept in the store
+        over config.json."""
         body = self._body(environ)
         client = body.get("client_config")
         if not isinstance(client, dict):
@@ -162,9 +168,15 @@ class AdminApi:
                     want = "a whole number, at least 0" if name == "log_retention_days" else "true or false"
                     raise E.BadRequest(f"{path}: must be {want}", param=path)
                 changes[name] = value
+            elif name in overrides.CLIENT_FIELDS:
+                try:
+                    overrides.client(self.config.client, {name: value})
+                except ConfigError as exc:
+                    message = "client_config." + str(exc).removeprefix("client.")
+                    raise E.BadRequest(message, param=message.split(":", 1)[0]) from None
+                changes[name] = value
             elif name not in shown or shown[name] != value:
-                raise E.BadRequest(f"{path}: cannot be changed while the gateway runs yet (edit config.json "
-                                   f"and reload)", param=path)
+                raise E.BadRequest(f"{path}: cannot be changed while the gateway runs", param=path)
         if changes:
             self.engine.change_settings(changes)
         return 200, self.gateway_config(environ)[1], []
@@ -189,6 +201,49 @@ class AdminApi:
         if conf is None:
             raise E.NotFound(f"provider {name} is not configured")
         return 200, self._provider_json(conf), []
+
+    def add_provider(self, environ):
+        """``{"provider": name, ...its config section}``."""
+        body = self._body(environ)
+        name = body.pop("provider", None)
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,63}", name):
+            raise E.BadRequest("provider: must be the provider's name (letters, digits, '-', '_', '.')",
+                               param="provider")
+        if name in self.config.providers:
+            raise Conflict(f"provider {name} already exists")
+        self._store_provider(name, body)
+        return 201, self._provider_json(self.config.providers[name]), []
+
+    def replace_provider(self, environ, name):
+        """The whole config section (as in config.json); a key whose value is its hint (``sk-…abcd``, as
+        GET shows it) keeps the value it has."""
+        if name not in self.config.providers:
+            raise E.NotFound(f"provider {name} is not configured")
+        body = self._body(environ)
+        body.pop("provider", None)
+        current = {k.name: k.value for k in self.config.providers[name].keys if k.value}
+        for key in body.get("keys") if isinstance(body.get("keys"), list) else ():
+            if isinstance(key, dict) and key.get("name") in current and key.get("value") == hint(current[key["name"]]):
+                key["value"] = current[key["name"]]
+        self._store_provider(name, body)
+        return 200, self._provider_json(self.config.providers[name]), []
+
+    def remove_provider(self, environ, name):
+        if name not in self.config.providers:
+            raise E.NotFound(f"provider {name} is not configured")
+        self.engine.put_provider(name, None)
+        return 200, {"message": f"provider {name} removed"}, []
+
+    def _store_provider(self, name: str, section: dict) -> None:
+        """Validated by the config file's parser (400 naming the field's path in the body), then stored:
+        this worker serves it before answering, the others within a second."""
+        try:
+            overrides.provider(name, section, environ=os.environ)
+        except ConfigError as exc:
+            message = str(exc).removeprefix(f"providers.{name}.").removeprefix(f"providers.{name}")
+            message = message if not message.startswith(":") else "$" + message
+            raise E.BadRequest(message, param=message.split(":", 1)[0]) from None
+        self.engine.put_provider(name, section)
 
     # --- logs -----------------------------------------------------------------------------------------
 

@@ -93,6 +93,9 @@ class Engine:
         self._admitted: dict[str, Admission] = {}
         self._bodies: dict[str, dict] = {}  # request bodies kept for their log row until the request ends
         self.writer = LogWriter(logs=None, usage=self.record_usage, retention_days=lambda: self.retention_days)
+        # ``listener(providers, client_settings)``, called when what the API put over config.json changes
+        self.listeners: list = []
+        self._seen_overrides: tuple[dict, dict] = ({}, {})
         self.connect()
         self._stop = threading.Event()
         self._start_refresher()
@@ -124,7 +127,8 @@ class Engine:
         if self.store is None:
             raise StoreUnavailable("no config store is open")
         self.store.put_settings({name: json.dumps(v) for name, v in values.items()})
-        self._reload()
+        with self._store_lock:  # ordered against the refresher, as in put_provider
+            self._reload()
         if self.logging and self.logs_store is None:
             self.connect()
 
@@ -138,6 +142,32 @@ class Engine:
     def _reload(self) -> None:
         entities = self.store.entities()
         self.view = View(entities, entities["version"])
+        self._notify()
+
+    def running_overrides(self) -> tuple[dict, dict]:
+        """(providers, client settings) the management API put over config.json, as stored."""
+        view = self.view
+        return view.providers, {k: v for k, v in view.overrides.items() if k not in self.LIVE_SETTINGS}
+
+    def _notify(self) -> None:
+        current = self.running_overrides()
+        if current == self._seen_overrides:
+            return
+        self._seen_overrides = current
+        for listener in self.listeners:
+            try:
+                listener(*current)
+            except Exception:  # noqa: BLE001 - the refresher must go on; the gateway keeps its config
+                log.exception("applying the stored gateway changes failed")
+
+    def put_provider(self, name: str, section: dict | None) -> None:
+        """Store a provider's section (None: removed); this worker applies it at once, the others at their
+        next refresh."""
+        if self.store is None:
+            raise StoreUnavailable("no config store is open")
+        self.store.put_provider(name, json.dumps(section), self.clock())
+        with self._store_lock:  # ordered against the refresher: an older view never lands after this one
+            self._reload()
 
     def refresh(self) -> None:
         with self._store_lock:

@@ -119,6 +119,8 @@ class View:
             self.keys[key.id] = key
         # client settings changed through the API (PUT /api/config), over config.json's
         self.overrides = {r["name"]: json.loads(r["value"]) for r in entities.get("gateway_settings", ())}
+        # provider name -> its config section from /api/providers (None: removed)
+        self.providers = {r["name"]: json.loads(r["config"]) for r in entities.get("gateway_providers", ())}
         self.teams = {r["id"]: dict(r) for r in entities.get("gov_teams", ())}
         self.customers = {r["id"]: dict(r) for r in entities.get("gov_customers", ())}
         self.budgets = {r["id"]: Budget(id=r["id"], max_limit=float(r["max_limit"]), reset_duration=r["reset_duration"],

@@ -220,10 +220,12 @@ CIRCUITS = Family("bifrost_circuit_breaker_state", "gauge",
                   "Circuits of provider/model in this state, over all worker processes (model=\"other\" "
                   "holds many).",
                   ("provider", "model", "state"))
+LOG_ROWS_DROPPED = Family("bifrost_log_rows_dropped_total", "counter",
+                          "Request log rows lost because the logs store was slow, down or its queue full.")
 
 FAMILIES = (HTTP_REQUESTS, HTTP_DURATION, UPSTREAM_REQUESTS, SUCCESS_REQUESTS, ERROR_REQUESTS, UPSTREAM_LATENCY,
             FIRST_TOKEN, INPUT_TOKENS, OUTPUT_TOKENS, RETRIES, FALLBACKS, CLIENT_DISCONNECTS, IN_FLIGHT,
-            IN_FLIGHT_STREAMS, CIRCUITS)
+            IN_FLIGHT_STREAMS, CIRCUITS, LOG_ROWS_DROPPED)
 
 
 def observe(adds: list, family: Family, values: tuple, amount: float) -> None:
@@ -590,10 +592,15 @@ class Metrics:
         models it names are always model labels. Without it every provider name is bounded like a model.
     :param max_models: how many other model names get a label of their own in this process (default
         ``BIFROST_METRICS_MAX_MODELS``, else 100); the rest are "other"
+    :param dropped_rows: ``() -> int``, the request log rows this process lost so far (the log writer's
+        count); published when a request ends and when the page is rendered
     """
 
-    def __init__(self, *, breakers=None, paths=(), virtual_keys=(), config=None, max_models: int | None = None) -> None:
+    def __init__(self, *, breakers=None, paths=(), virtual_keys=(), config=None, max_models: int | None = None,
+                 dropped_rows=None) -> None:
         self.breakers = breakers
+        self.dropped_rows = dropped_rows
+        self._dropped_shown = 0
         self.paths = frozenset(paths)
         if max_models is None:
             max_models = max_models_setting()
@@ -635,6 +642,7 @@ class Metrics:
                     self._directory = directory
                     self._in_flight, self._streams = set(), set()
                     self._circuits_shown, self._circuit_counts = {}, {}
+                    self._dropped_shown = 0
                     self._pid = pid
         return self._counters, self._gauges
 
@@ -672,6 +680,18 @@ class Metrics:
             self._upstream(adds, ctx, duration)
         counters.add_all(adds)
         self._publish_circuits(gauges)
+        self._publish_dropped(counters)
+
+    def _publish_dropped(self, counters) -> None:
+        """The writer's own count is this process's total: written as it is (the page sums processes)."""
+        if self.dropped_rows is None:
+            return
+        dropped = self.dropped_rows()
+        if dropped != self._dropped_shown:
+            with self._publish_lock:  # an older count must not overwrite a newer one
+                dropped = max(self.dropped_rows(), self._dropped_shown)
+                self._dropped_shown = dropped
+                counters.set(LOG_ROWS_DROPPED.key(()), float(dropped))
 
     def _upstream(self, adds: list, ctx, duration: float) -> None:
         vk_id, vk_name = self.vk_labels.get(ctx.virtual_key, ("", ""))
@@ -728,6 +748,7 @@ class Metrics:
     def render(self, *, multiprocess: bool = False) -> bytes:
         counters, gauges = self._stores()
         self._publish_circuits(gauges)
+        self._publish_dropped(counters)
         if self._directory:
             return exposition(collect(self._directory))
         if multiprocess and not self._warned:

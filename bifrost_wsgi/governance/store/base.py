@@ -133,6 +133,7 @@ class SqlStore:
         with self.transaction() as tx:
             out = {table: tx.rows(f"SELECT * FROM {table}") for table in ENTITY_COLUMNS}
             out["gateway_settings"] = tx.rows("SELECT name, value FROM gateway_settings")
+            out["gateway_providers"] = tx.rows("SELECT name, config FROM gateway_providers")
             out["version"] = int(tx.rows("SELECT version FROM gov_meta WHERE id = 1")[0]["version"])
             return out
 
@@ -168,6 +169,15 @@ class SqlStore:
             for name, value in values.items():
                 tx.run("INSERT INTO gateway_settings (name, value) VALUES (?, ?) "
                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+            tx.run("UPDATE gov_meta SET version = version + 1 WHERE id = 1")
+
+    def put_provider(self, name: str, config: str, now: float) -> None:
+        """A provider's config section as JSON text ('null': removed), seen by every worker at its next
+        refresh (the version changes)."""
+        with self.transaction(write=True) as tx:
+            tx.run("INSERT INTO gateway_providers (name, config, updated_at) VALUES (?, ?, ?) "
+                   "ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+                   (name, config, now))
             tx.run("UPDATE gov_meta SET version = version + 1 WHERE id = 1")
 
     # --- counters --------------------------------------------------------------------------------

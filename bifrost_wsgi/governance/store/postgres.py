@@ -69,7 +69,10 @@ class PostgresStore(SqlStore):
             raise
         finally:
             if conn is not None:
-                self._idle.put(conn)
+                if self._finalizer.alive:
+                    self._idle.put(conn)
+                else:  # closed while this transaction ran (a refresh during shutdown): nobody would close it
+                    conn.close()
             self._slots.release()
 
     def close(self) -> None:

@@ -54,4 +54,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 2: client settings changed through PUT /api/config (JSON values), over config.json's
         "CREATE TABLE gateway_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (  # 3: providers added, replaced or removed through /api/providers, over config.json's: the provider's
+       # config section as JSON, or 'null' for a provider removed
+        "CREATE TABLE gateway_providers (name TEXT PRIMARY KEY, config TEXT NOT NULL, "
+        "updated_at DOUBLE PRECISION NOT NULL DEFAULT 0)",
+    ),
 )

@@ -1,0 +1,105 @@
+"""Cohere's embed route (/cohere/v2/embed) end to end: the official cohere SDK (ClientV2) against the gateway,
+fake Cohere and OpenAI upstreams behind it."""
+
+from __future__ import annotations
+
+import cohere
+import pytest
+import requests
+
+from tests.conftest import provider_config
+from tests.fakes import Reply, fake_upstreams
+
+VK = "sk-bf-test-virtual-key-0015"
+VECTORS = [[0.25, -0.5, 0.125], [1.0, 0.0, -0.75]]
+
+
+@pytest.fixture
+def ups():
+    with fake_upstreams("openai", "cohere") as fakes:
+        yield fakes
+
+
+def gateway_config(ups, **extra) -> dict:
+    return {"providers": {"openai": provider_config(ups["openai"].url),
+                          "cohere": provider_config(ups["cohere"].url, key="cohere-SECRET")}, **extra}
+
+
+@pytest.fixture
+def url(ups, serve):
+    return serve(gateway_config(ups))
+
+
+def make_client(url: str, key: str = "unused") -> cohere.ClientV2:
+    return cohere.ClientV2(api_key=key, base_url=url + "/cohere", timeout=10)
+
+
+def cohere_embed_answer(vectors: list, texts: list) -> dict:
+    return {"id": "emb-1", "embeddings": {"float": vectors}, "texts": texts, "response_type": "embeddings_by_type",
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 6}}}
+
+
+def openai_embeddings(vectors: list) -> dict:
+    return {"object": "list", "model": "text-embedding-3-small",
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": 4, "total_tokens": 4}}
+
+
+def test_sdk_through_cohere(url, ups):
+    ups["cohere"].add(Reply(json=cohere_embed_answer(VECTORS, ["first", "second"])))
+    with make_client(url) as client:
+        resp = client.embed(model="embed-v4.0", texts=["first", "second"], input_type="search_query",
+                            embedding_types=["float"], output_dimension=256)
+    assert resp.embeddings.float_ == VECTORS
+    assert resp.texts == ["first", "second"] and resp.meta.billed_units.input_tokens == 6
+    sent = ups["cohere"].requests[0]
+    assert (sent.path, sent.json) == ("/v2/embed", {"model": "embed-v4.0", "texts": ["first", "second"],
+                                                    "input_type": "search_query", "embedding_types": ["float"],
+                                                    "output_dimension": 256})
+
+
+def test_sdk_through_openai(url, ups):
+    ups["openai"].add(Reply(json=openai_embeddings(VECTORS)))
+    with make_client(url) as client:
+        resp = client.embed(model="openai/text-embedding-3-small", texts=["first", "second"],
+                            input_type="search_document", embedding_types=["float"])
+    assert resp.embeddings.float_ == VECTORS and resp.meta.billed_units.input_tokens == 4
+    assert ups["openai"].requests[0].json == {"model": "text-embedding-3-small", "input": ["first", "second"],
+                                              "encoding_format": "float"}
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"texts": ["x"]}, "model"),
+    ({"model": "openai/e"}, "texts"),
+    ({"model": "openai/e", "texts": []}, "texts"),
+    ({"model": "openai/e", "texts": ["x", 3]}, "texts[1]"),
+    ({"model": "openai/e", "texts": ["x"], "embedding_types": ["float", "int8"]}, "embedding_types[1]"),
+    ({"model": "openai/e", "images": ["data:image/png;base64,AA=="]}, "images"),
+    ({"model": "openai/e", "texts": ["x"], "output_dimension": 0}, "output_dimension"),
+])
+def test_invalid_requests(url, ups, body, param):
+    r = requests.post(url + "/cohere/v2/embed", json=body, timeout=10)
+    assert r.status_code == 400 and set(r.json()) == {"message"} and param in r.json()["message"]
+    assert ups["openai"].requests == []
+
+
+def test_provider_without_embeddings_is_unsupported(ups, serve):
+    url = serve({"providers": {"anthropic": provider_config(ups["openai"].url)}})
+    with make_client(url) as client, pytest.raises(cohere.errors.BadRequestError) as info:
+        client.embed(model="anthropic/claude-3-5-haiku", texts=["x"], input_type="search_document",
+                     embedding_types=["float"])
+    assert "embedding is not supported by anthropic provider" in info.value.body["message"]
+
+
+def test_fallbacks_and_virtual_key(ups, serve):
+    url = serve(gateway_config(ups, governance={"virtual_keys": [{"id": "vk15", "name": "team", "value": VK}]}))
+    ups["openai"].add(Reply(status=500, json={"error": {"message": "down"}}))
+    ups["cohere"].add(Reply(json=cohere_embed_answer(VECTORS[:1], ["x"])))
+    with make_client(url, key=VK) as client:
+        resp = client.embed(model="openai/text-embedding-3-small", texts=["x"], input_type="search_document",
+                            embedding_types=["float"],
+                            request_options={"additional_headers": {"x-bf-fallbacks": "cohere/embed-v4.0"}})
+    assert resp.embeddings.float_ == VECTORS[:1]
+    with make_client(url, key="wrong") as client, pytest.raises(cohere.errors.UnauthorizedError):
+        client.embed(model="openai/text-embedding-3-small", texts=["x"], input_type="search_document",
+                     embedding_types=["float"])

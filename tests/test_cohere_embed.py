@@ -1,4 +1,4 @@
-"""Cohere's embed route (/cohere/v2/embed) end to end: the official cohere SDK (ClientV2) against the gateway,
+"""Cohere's embed and tokenize routes (/cohere/v2/embed, /cohere/v1/tokenize) end to end: the official cohere SDK (ClientV2) against the gateway,
 fake Cohere and OpenAI upstreams behind it."""
 
 from __future__ import annotations
@@ -103,3 +103,37 @@ def test_fallbacks_and_virtual_key(ups, serve):
     with make_client(url, key="wrong") as client, pytest.raises(cohere.errors.UnauthorizedError):
         client.embed(model="openai/text-embedding-3-small", texts=["x"], input_type="search_document",
                      embedding_types=["float"])
+
+
+def test_tokenize_through_cohere(url, ups):
+    ups["cohere"].add(Reply(json={"tokens": [8466, 5169], "token_strings": ["tok", "enize"],
+                                  "meta": {"api_version": {"version": "1"}}}))
+    with make_client(url) as client:
+        resp = client.tokenize(text="tokenize", model="command-r", offline=False)
+    assert (resp.tokens, resp.token_strings) == ([8466, 5169], ["tok", "enize"])
+    sent = ups["cohere"].requests[0]
+    assert (sent.path, sent.json) == ("/v1/tokenize", {"text": "tokenize", "model": "command-r"})
+    assert sent.headers["authorization"] == "Bearer cohere-SECRET"
+
+
+def test_tokenize_elsewhere_is_unsupported(url, ups):
+    with make_client(url) as client, pytest.raises(cohere.errors.BadRequestError) as info:
+        client.tokenize(text="x", model="openai/gpt-4o", offline=False)
+    assert info.value.body == {"message": "tokenize is not supported by openai provider"}
+    assert ups["openai"].requests == []
+
+
+@pytest.mark.parametrize("body, param", [({"model": "command-r"}, "text"), ({"text": "x"}, "model"),
+                                         ({"text": 1, "model": "command-r"}, "text")])
+def test_tokenize_invalid(url, ups, body, param):
+    r = requests.post(url + "/cohere/v1/tokenize", json=body, timeout=10)
+    assert r.status_code == 400 and param in r.json()["message"]
+    assert ups["cohere"].requests == []
+
+
+@pytest.mark.parametrize("status, error", [(429, cohere.TooManyRequestsError),
+                                           (500, cohere.InternalServerError)])
+def test_tokenize_upstream_errors(url, ups, status, error):
+    ups["cohere"].add(*[Reply(status=status, json={"message": "nope"})] * 5)  # the gateway's retries see it too
+    with make_client(url) as client, pytest.raises(error):
+        client.tokenize(text="x", model="command-r", offline=False)

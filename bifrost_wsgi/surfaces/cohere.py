@@ -14,9 +14,10 @@ from __future__ import annotations
 from .. import web
 from ..answers import PlainChunk, check_completion
 from ..errors import GatewayError
-from ..operations import CHAT, EMBEDDING
+from ..operations import CHAT, EMBEDDING, TOKENIZE
 from ..schemas.cohere_chat import parse_cohere_chat
 from ..schemas.cohere_embed import parse_cohere_embed
+from ..schemas.tokenize import parse_tokenize
 from ..urls import Route
 from ..wire.sse import compact
 from . import chat_answer, inbound
@@ -50,11 +51,20 @@ def embed(gateway, environ, start_response, ctx):
     return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])
 
 
+def tokenize(gateway, environ, start_response, ctx):
+    """The model's own tokens: Cohere's tokenizer API (other providers answer ``unsupported_operation``)."""
+    req = parse_tokenize(inbound.read_json(gateway, environ))
+    req.fallbacks = inbound.header_fallbacks(environ)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, TOKENIZE, None)
+    body = {**answer.body, "meta": {"api_version": {"version": "1"}}}
+    return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])
+
+
 def _post(handler) -> dict:
     return {"POST": Route(handler, inference=True, envelope=envelope)}
 
 
-ROUTES = {"/cohere/v2/chat": _post(chat), "/cohere/v2/embed": _post(embed)}
+ROUTES = {"/cohere/v2/chat": _post(chat), "/cohere/v2/embed": _post(embed), "/cohere/v1/tokenize": _post(tokenize)}
 
 
 def render(body: dict) -> dict:

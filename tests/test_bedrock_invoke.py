@@ -11,19 +11,13 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import provider_config
-from tests.fakes import Reply, chat_completion
+from tests.fakes import Reply, chat_completion, openai_embeddings
 from tests.test_bedrock_surface import gateway_config, make_client, ups, url  # noqa: F401 (fixtures)
 
 VECTORS = [[0.25, -0.5, 0.125], [1.0, 0.0, -0.75]]
 TITAN = "amazon.titan-embed-text-v2:0"
 COHERE = "cohere.embed-english-v3"
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
-
-
-def openai_embeddings(vectors: list) -> dict:
-    return {"object": "list", "model": "text-embedding-3-small",
-            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": 4, "total_tokens": 4}}
 
 
 def invoke(client, model_id: str, body: dict) -> dict:

@@ -8,26 +8,11 @@ import pytest
 import requests
 
 from tests.conftest import provider_config
-from tests.fakes import Reply, fake_upstreams
+from tests.fakes import Reply, openai_embeddings
+from tests.test_cohere_surface import gateway_config, ups, url  # noqa: F401 (fixtures)
 
 VK = "sk-bf-test-virtual-key-0015"
 VECTORS = [[0.25, -0.5, 0.125], [1.0, 0.0, -0.75]]
-
-
-@pytest.fixture
-def ups():
-    with fake_upstreams("openai", "cohere") as fakes:
-        yield fakes
-
-
-def gateway_config(ups, **extra) -> dict:
-    return {"providers": {"openai": provider_config(ups["openai"].url),
-                          "cohere": provider_config(ups["cohere"].url, key="cohere-SECRET")}, **extra}
-
-
-@pytest.fixture
-def url(ups, serve):
-    return serve(gateway_config(ups))
 
 
 def make_client(url: str, key: str = "unused") -> cohere.ClientV2:
@@ -37,12 +22,6 @@ def make_client(url: str, key: str = "unused") -> cohere.ClientV2:
 def cohere_embed_answer(vectors: list, texts: list) -> dict:
     return {"id": "emb-1", "embeddings": {"float": vectors}, "texts": texts, "response_type": "embeddings_by_type",
             "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 6}}}
-
-
-def openai_embeddings(vectors: list) -> dict:
-    return {"object": "list", "model": "text-embedding-3-small",
-            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": 4, "total_tokens": 4}}
 
 
 def test_sdk_through_cohere(url, ups):

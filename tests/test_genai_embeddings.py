@@ -9,37 +9,11 @@ from google import genai
 from google.genai import errors as genai_errors, types
 
 from tests.conftest import provider_config
-from tests.fakes import Reply, fake_upstreams
+from tests.fakes import Reply, openai_embeddings
+from tests.test_genai_surface import gateway_config, make_client, ups, url  # noqa: F401 (fixtures)
 
 VK = "sk-bf-test-virtual-key-0014"
 VECTORS = [[0.25, -0.5, 0.125], [1.0, 0.0, -0.75]]
-
-
-@pytest.fixture
-def ups():
-    with fake_upstreams("openai", "gemini") as fakes:
-        yield fakes
-
-
-def gateway_config(ups, **extra) -> dict:
-    return {"providers": {"openai": provider_config(ups["openai"].url),
-                          "gemini": provider_config(ups["gemini"].url + "/v1beta", key="gemini-key-SECRET")}, **extra}
-
-
-@pytest.fixture
-def url(ups, serve):
-    return serve(gateway_config(ups)) + "/genai"
-
-
-def make_client(url: str, key: str = "unused", headers: dict | None = None) -> genai.Client:
-    return genai.Client(api_key=key, http_options=types.HttpOptions(base_url=url, headers=headers,
-                                                                    retry_options=None))
-
-
-def openai_embeddings(vectors: list) -> dict:
-    return {"object": "list", "model": "text-embedding-3-small",
-            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": 4, "total_tokens": 4}}
 
 
 def gemini_embeddings(vectors: list) -> dict:
@@ -121,7 +95,8 @@ def test_fallbacks_and_virtual_key(ups, serve):
     url = serve(gateway_config(ups, governance={"virtual_keys": [{"id": "vk14", "name": "team", "value": VK}]}))
     ups["openai"].add(Reply(status=500, json={"error": {"message": "down"}}))
     ups["gemini"].add(Reply(json=gemini_embeddings(VECTORS[:1])))
-    client = make_client(url + "/genai", key=VK, headers={"x-bf-fallbacks": "gemini/gemini-embedding-001"})
+    client = genai.Client(api_key=VK, http_options=types.HttpOptions(
+        base_url=url + "/genai", headers={"x-bf-fallbacks": "gemini/gemini-embedding-001"}, retry_options=None))
     resp = client.models.embed_content(model="openai/text-embedding-3-small", contents="x")
     assert [e.values for e in resp.embeddings] == VECTORS[:1]
     wrong = make_client(url + "/genai", key="wrong")

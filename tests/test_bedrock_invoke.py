@@ -150,3 +150,18 @@ def test_count_tokens_invalid(url, body, param):
     r = requests.post(url + f"/bedrock/model/{CLAUDE}/count-tokens", json=body, timeout=10)
     assert r.status_code == 400 and r.headers["x-amzn-ErrorType"] == "ValidationException"
     assert param in r.json()["message"]
+
+
+def test_anthropic_body_to_anthropic_is_the_native_body(upstream, serve):
+    answer = {"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+              "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn", "stop_sequence": None,
+              "usage": {"input_tokens": 5, "output_tokens": 1}}
+    upstream.add(Reply(json=answer))
+    gw = serve({"providers": {"anthropic": provider_config(upstream.url)}})
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "top_k": 3,
+            "messages": [{"role": "user", "content": "hi"}]}
+    assert invoke(make_client(gw), "anthropic/claude-sonnet-4-5", body) == answer
+    sent = upstream.requests[0]
+    assert sent.path == "/v1/messages"
+    assert sent.json == {"max_tokens": 50, "top_k": 3, "messages": [{"role": "user", "content": "hi"}],
+                         "model": "claude-sonnet-4-5"}

@@ -24,6 +24,8 @@ TEXT_COMPLETION = Operation("text_completion", "text_completion", "text_completi
 EMBEDDING = Operation("embedding", "embedding")
 RESPONSES = Operation("responses", "responses", "responses_stream")
 COUNT_TOKENS = Operation("count_tokens", "count_tokens")
+#: a model's tokens (Cohere's /v1/tokenize)
+TOKENIZE = Operation("tokenize", "tokenize")
 SPEECH = Operation("speech", "speech", "speech_stream")
 TRANSCRIPTION = Operation("transcription", "transcription", "transcription_stream")
 IMAGE_GENERATION = Operation("image_generation", "image_generation")

@@ -233,6 +233,13 @@ def openai_chunks(*texts: str, model: str = "gpt-4o-mini", finish_reason: str = 
     return out
 
 
+def openai_embeddings(vectors: list) -> dict:
+    """An OpenAI embeddings answer (float vectors in input order, 4 prompt tokens)."""
+    return {"object": "list", "model": "text-embedding-3-small",
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": 4, "total_tokens": 4}}
+
+
 @contextmanager
 def fake_upstreams(*names: str):
     """One FakeUpstream per name (a gateway with several providers), all closed at the end."""

@@ -3,7 +3,7 @@ table (``providers/<operation>/``), keyed by the registry row's adapter module."
 
 from __future__ import annotations
 
-from . import (count_tokens, embedding, image_generation, messages, responses, speech, text_completion,
+from . import (count_tokens, embedding, image_generation, messages, responses, speech, text_completion, tokenize,
                transcription)
 from .registry import ProviderRow
 
@@ -17,6 +17,7 @@ TABLES = {
     "image_generation": image_generation.TRANSLATORS,
     "messages": messages.TRANSLATORS,
     "messages_count_tokens": messages.COUNT_TOKENS_TRANSLATORS,
+    "tokenize": tokenize.TRANSLATORS,
 }
 #: operations that a provider without its own translator serves through its chat translator (a client
 #: format translated to and from chat by its surface)

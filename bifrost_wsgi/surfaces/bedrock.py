@@ -11,17 +11,20 @@ secret of its clients): a virtual key comes in ``x-bf-vk`` (or ``Authorization: 
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 from .. import web
 from ..answers import PlainChunk, check_completion
 from ..errors import GatewayError
-from ..operations import CHAT
+from ..operations import CHAT, EMBEDDING, MESSAGES
+from ..schemas.bedrock_invoke import (body_kind, counted_input, parse_anthropic_invoke, parse_cohere_invoke,
+                                      parse_titan_embed)
 from ..schemas.converse import parse_converse
 from ..urls import Route
 from ..wire.eventstream import encode
 from ..wire.sse import compact
-from . import chat_answer, inbound
+from . import anthropic, chat_answer, inbound
 
 #: status → the exception name boto3 raises (x-amzn-ErrorType)
 EXCEPTIONS = {400: "ValidationException", 401: "AccessDeniedException", 403: "AccessDeniedException",
@@ -62,6 +65,55 @@ converse = partial(_converse, stream=False)
 converse_stream = partial(_converse, stream=True)
 
 
+def invoke(gateway, environ, start_response, ctx):
+    """A model family's native body (Titan or Cohere embeddings, Anthropic Messages), served by any provider
+    with that operation and answered in the same family's shape."""
+    body = inbound.read_json(gateway, environ)
+    kind = body_kind(body)
+    parse, operation, render_answer = INVOKE_KINDS[kind]
+    req = parse(body, model_id=ctx.params["modelId"])
+    req.fallbacks = [*inbound.header_fallbacks(environ), *req.fallbacks]
+    answer = inbound.run(gateway, environ, start_response, ctx, req, operation, None)
+    out = render_answer(answer.body, body=body, req=req, ctx=ctx)
+    return web.json_response(start_response, 200, out, [("x-request-id", ctx.request_id)])
+
+
+def _titan_answer(result: dict, *, body: dict, req, ctx) -> dict:
+    vector = result["data"][0]["embedding"]
+    out = {"embedding": vector, "inputTextTokenCount": (result.get("usage") or {}).get("prompt_tokens") or 0}
+    if body.get("embeddingTypes"):
+        out["embeddingsByType"] = {"float": vector}
+    return out
+
+
+def _cohere_answer(result: dict, *, body: dict, req, ctx) -> dict:
+    vectors = [item["embedding"] for item in result["data"]]
+    if body.get("embedding_types"):
+        return {"id": ctx.request_id, "embeddings": {"float": vectors}, "texts": req.texts,
+                "response_type": "embeddings_by_type"}
+    return {"id": ctx.request_id, "embeddings": vectors, "texts": req.texts, "response_type": "embeddings_floats"}
+
+
+def _messages_answer(result: dict, *, body: dict, req, ctx) -> dict:
+    return anthropic.render(result, model=ctx.params["modelId"])
+
+
+#: the /invoke body kind → (parser, operation, answer writer)
+INVOKE_KINDS = {
+    "inputText": (parse_titan_embed, EMBEDDING, _titan_answer),
+    "texts": (parse_cohere_invoke, EMBEDDING, _cohere_answer),
+    "messages": (parse_anthropic_invoke, MESSAGES, _messages_answer),
+}
+
+
+def count_tokens(gateway, environ, start_response, ctx):
+    """An estimate (a token per four characters of what the model reads), as on the other drop-in count
+    routes: no provider is asked."""
+    counted = counted_input(inbound.read_json(gateway, environ))
+    tokens = max(1, len(json.dumps(counted, ensure_ascii=False)) // anthropic.CHARS_PER_TOKEN)
+    return web.json_response(start_response, 200, {"inputTokens": tokens}, [("x-request-id", ctx.request_id)])
+
+
 def _post(handler) -> dict:
     return {"POST": Route(handler, inference=True, envelope=envelope)}
 
@@ -69,6 +121,8 @@ def _post(handler) -> dict:
 ROUTES = {
     "/bedrock/model/{modelId:path}/converse": _post(converse),
     "/bedrock/model/{modelId:path}/converse-stream": _post(converse_stream),
+    "/bedrock/model/{modelId:path}/invoke": _post(invoke),
+    "/bedrock/model/{modelId:path}/count-tokens": {"POST": Route(count_tokens, envelope=envelope)},
 }
 
 

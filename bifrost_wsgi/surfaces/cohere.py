@@ -14,8 +14,10 @@ from __future__ import annotations
 from .. import web
 from ..answers import PlainChunk, check_completion
 from ..errors import GatewayError
-from ..operations import CHAT
+from ..operations import CHAT, EMBEDDING, TOKENIZE
 from ..schemas.cohere_chat import parse_cohere_chat
+from ..schemas.cohere_embed import parse_cohere_embed
+from ..schemas.tokenize import parse_tokenize
 from ..urls import Route
 from ..wire.sse import compact
 from . import chat_answer, inbound
@@ -37,7 +39,32 @@ def chat(gateway, environ, start_response, ctx):
     return web.json_response(start_response, 200, render(answer.body), [("x-request-id", ctx.request_id)])
 
 
-ROUTES = {"/cohere/v2/chat": {"POST": Route(chat, inference=True, envelope=envelope)}}
+def embed(gateway, environ, start_response, ctx):
+    """Any provider's embeddings as Cohere's v2 answer (``embeddings.float`` in input order)."""
+    req = parse_cohere_embed(inbound.read_json(gateway, environ))
+    req.fallbacks = inbound.header_fallbacks(environ)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, EMBEDDING, None)
+    tokens = (answer.body.get("usage") or {}).get("prompt_tokens") or 0
+    body = {"id": ctx.request_id, "response_type": "embeddings_by_type",
+            "embeddings": {"float": [item["embedding"] for item in answer.body["data"]]}, "texts": req.texts,
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}}}
+    return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])
+
+
+def tokenize(gateway, environ, start_response, ctx):
+    """The model's own tokens: Cohere's tokenizer API (other providers answer ``unsupported_operation``)."""
+    req = parse_tokenize(inbound.read_json(gateway, environ))
+    req.fallbacks = inbound.header_fallbacks(environ)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, TOKENIZE, None)
+    body = {**answer.body, "meta": {"api_version": {"version": "1"}}}
+    return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])
+
+
+def _post(handler) -> dict:
+    return {"POST": Route(handler, inference=True, envelope=envelope)}
+
+
+ROUTES = {"/cohere/v2/chat": _post(chat), "/cohere/v2/embed": _post(embed), "/cohere/v1/tokenize": _post(tokenize)}
 
 
 def render(body: dict) -> dict:

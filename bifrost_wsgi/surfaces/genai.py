@@ -16,7 +16,8 @@ import json
 from .. import web
 from ..answers import PlainChunk, check_completion
 from ..errors import BadRequest, GatewayError, NotFound
-from ..operations import CHAT
+from ..operations import CHAT, EMBEDDING
+from ..schemas.embed_content import parse_embed_content
 from ..schemas.generate_content import THOUGHT_MARK, parse_generate_content
 from ..urls import Route
 from ..wire.sse import encode
@@ -60,6 +61,17 @@ def _generate(gateway, environ, start_response, ctx, *, stream: bool):
                              [("x-request-id", ctx.request_id)])
 
 
+def _embed(gateway, environ, start_response, ctx, *, batch: bool):
+    """Any provider's embeddings as Gemini's: ``{"embedding": {"values"}}``, or ``{"embeddings": [...]}`` for a
+    batch, in input order."""
+    req = parse_embed_content(inbound.read_json(gateway, environ), model=ctx.params["model"], batch=batch)
+    req.fallbacks = inbound.header_fallbacks(environ)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, EMBEDDING, None)
+    embeddings = [{"values": item["embedding"]} for item in answer.body["data"]]
+    body = {"embeddings": embeddings} if batch else {"embedding": embeddings[0]}
+    return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])
+
+
 def count_tokens(gateway, environ, start_response, ctx):
     """An estimate (a token per four characters of what the model reads): no provider is asked."""
     body = inbound.read_json(gateway, environ)
@@ -95,9 +107,12 @@ def _visible_models(gateway, environ) -> list[dict]:
 def _model_entry(entry: dict) -> dict:
     model_id = entry["id"].removeprefix("gemini/")  # a bare name means a Gemini model on this route
     return {"name": f"models/{model_id}", "displayName": model_id,
-            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens",
+                                           "embedContent", "batchEmbedContents"]}
 
 
+embed_content = partial(_embed, batch=False)
+batch_embed_contents = partial(_embed, batch=True)
 generate_content = partial(_generate, stream=False)
 stream_generate_content = partial(_generate, stream=True)
 
@@ -118,6 +133,8 @@ ROUTES = {
     for path, methods in (
         ("/{model:path}:generateContent", _post(generate_content)),
         ("/{model:path}:streamGenerateContent", _post(stream_generate_content)),
+        ("/{model:path}:embedContent", _post(embed_content)),
+        ("/{model:path}:batchEmbedContents", _post(batch_embed_contents)),
         ("/{model:path}:countTokens", {"POST": Route(count_tokens, envelope=envelope)}),
         ("", _get(list_models)),
         ("/{model:path}", _get(get_model)),

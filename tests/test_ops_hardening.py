@@ -218,7 +218,7 @@ def test_sigterm_refuses_new_connections_at_once_and_lets_streams_finish(launche
     parts = [f"part{i} " for i in range(12)]
     events = []
     for event in sse(*openai_chunks(*parts)):
-        events += [event, 0.25]
+        events += [event, 0.5]  # ~7 s: room for the refusal to be seen under a loaded CI machine
     upstream.handler = lambda rec: Reply(chunks=events)
     server = Server(launcher, {"providers": {"openai": provider_config(upstream.url)}}, tmp_path)
     try:

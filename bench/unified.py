@@ -6,7 +6,8 @@ to chat's (the issue's target: within 1.1x of chat's cost).
     python bench/unified.py --smoke         # seconds; proves it runs
 
 Rows: chat and embeddings (openai, passed through), Responses translated through an OpenAI-compatible chat
-API (whole and streamed, 20 chunks), chat streamed (20 chunks). The mock answers at once, so the times are
+API (whole and streamed, 20 chunks), chat streamed (20 chunks), and an /anthropic stream from the OpenAI
+upstream (the route Claude Code uses; the issue's target: CPU per stream within 1.2x of chat's). The mock answers at once, so the times are
 the gateway's own work plus one loopback round trip, the same for every row.
 """
 
@@ -40,8 +41,12 @@ ROWS = [
                                                  "metadata": STREAM_META}),
     ("responses stream(20)", "/v1/responses", {"model": "groq/llama", "input": HI[0]["content"], "stream": True,
                                                "metadata": STREAM_META}),
+    # Claude Code's route on an OpenAI upstream: Anthropic Messages in, OpenAI chunks translated to events
+    ("anthropic stream(20)", "/anthropic/v1/messages", {"model": "openai/gpt-4o-mini", "messages": HI,
+                                                        "max_tokens": 64, "stream": True}),
 ]
-REFERENCE = {"embeddings": "chat", "responses (translated)": "chat", "responses stream(20)": "chat stream(20)"}
+REFERENCE = {"embeddings": "chat", "responses (translated)": "chat", "responses stream(20)": "chat stream(20)",
+             "anthropic stream(20)": "chat stream(20)"}
 
 
 def measure(app, path: str, payload: bytes, n: int) -> tuple[float, float]:

@@ -134,7 +134,6 @@ class AdminApi:
 
     def gateway_config(self, environ):
         client = self.config.client
-        settings = self.engine.settings
         return 200, {"client_config": {
             "max_request_body_size_mb": client.max_request_body_bytes / (1024 * 1024),
             "drop_excess_requests": client.drop_excess_requests, "stream_failover": client.stream_failover,

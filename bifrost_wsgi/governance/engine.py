@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 
-from ..errors import Forbidden, Unauthorized
+from ..errors import Unauthorized
 from . import virtual_keys
 from .errors import BudgetExceeded, RateLimited
 from .logwriter import Item, LogWriter

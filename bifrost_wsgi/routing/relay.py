@@ -21,7 +21,6 @@ import time
 from .. import errors as E
 from ..answers import PlainChunk, RawEvent, final_chunk, finish_reason, usage as checked_usage
 from ..operations import CHAT, Operation
-from ..schema import ChatRequest
 from ..wire.sse import KEEPALIVE
 from . import policy, upstream
 from .resume import PrefixSkipper, with_prefill

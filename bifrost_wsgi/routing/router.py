@@ -20,7 +20,6 @@ from ..providers.base import Key, Target
 from ..providers.registry import ROWS
 from ..providers.translators import translator as translator_for
 from ..operations import CHAT, Operation
-from ..schema import ChatRequest
 from ..wire.eventstream import EventStreamDecoder
 from ..wire.sse import SSEDecoder
 from . import policy, upstream

@@ -85,7 +85,7 @@ def send(rt: Runtime, target: Target, upreq: UpstreamRequest, *, timeout: float,
         except MALFORMED as exc:
             log.warning("%s error body has an unexpected shape (%s)", target.provider, exc, exc_info=True)
             err = E.provider_error(resp.status, body.decode("utf-8", "replace").strip()[:1000])
-        except Exception as exc:  # noqa: BLE001 - our bug reading an error: the status still speaks
+        except Exception:  # noqa: BLE001 - our bug reading an error: the status still speaks
             log.exception("reading the error answer of %s failed", target.provider)
             err = E.provider_error(resp.status, f"upstream returned status {resp.status}")
         if err.retry_after is None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
 from bifrost_wsgi import make_app  # noqa: E402
-from procs import Procs, read_port_line, wait_http  # noqa: E402
+from procs import Procs  # noqa: E402
 from profile_gateway import environ_for  # noqa: E402
 from unified import call_env  # noqa: E402
 
@@ -70,10 +69,7 @@ def main(argv=None) -> int:
     procs = Procs()
     tmp = tempfile.TemporaryDirectory()
     try:
-        mock = procs.start([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--port", "0"],
-                           stdout=subprocess.PIPE)
-        port = read_port_line(mock)
-        wait_http(port)
+        mock, port = procs.start_mock()
         upstream = {"keys": [{"value": "sk-bench", "models": []}],
                     "network_config": {"base_url": f"http://127.0.0.1:{port}"}}
         apps = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
-from procs import Procs, read_port_line, wait_http  # noqa: E402
+from procs import Procs  # noqa: E402
 from run import body  # noqa: E402
 
 
@@ -238,10 +237,7 @@ def main() -> int:
     metrics_dir = tempfile.TemporaryDirectory(prefix="bifrost-micro-")
     os.environ.setdefault("BIFROST_METRICS_DIR", metrics_dir.name)
     try:
-        mock = procs.start([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--port", "0"],
-                           cpu=cpus[0] if len(cpus) > 1 else None, stdout=subprocess.PIPE)
-        port = read_port_line(mock)
-        wait_http(port)
+        mock, port = procs.start_mock(cpu=cpus[0] if len(cpus) > 1 else None)
         if len(cpus) > 1:
             os.sched_setaffinity(0, {cpus[1]})
         print(f"python {sys.version.split()[0]}, best of 5 loops")

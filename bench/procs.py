@@ -61,6 +61,14 @@ class Procs:
         self.started.append(p)
         return p
 
+    def start_mock(self, *, cpu: int | None = None) -> tuple[subprocess.Popen, int]:
+        """The mock upstream (mock_upstream.py) on a free port, answering: (process, port)."""
+        mock = self.start([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mock_upstream.py"),
+                           "--port", "0"], cpu=cpu, stdout=subprocess.PIPE)
+        port = read_port_line(mock)
+        wait_http(port)
+        return mock, port
+
     def stop(self, p: subprocess.Popen, grace: float = 5.0) -> None:
         if p.poll() is None:
             try:

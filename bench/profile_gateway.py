@@ -16,7 +16,6 @@ import cProfile
 import io
 import os
 import pstats
-import subprocess
 import sys
 import time
 
@@ -24,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
-from procs import Procs, read_port_line, wait_http  # noqa: E402
+from procs import Procs  # noqa: E402
 from run import body  # noqa: E402
 
 
@@ -95,10 +94,7 @@ def main(argv=None) -> int:
     pin = not args.no_pin and len(cpus) >= 2
     procs = Procs()
     try:
-        mock = procs.start([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--port", "0"],
-                           cpu=cpus[0] if pin else None, stdout=subprocess.PIPE)
-        port = read_port_line(mock)
-        wait_http(port)
+        mock, port = procs.start_mock(cpu=cpus[0] if pin else None)
         if pin:
             os.sched_setaffinity(0, {cpus[1]})
         os.environ["BASELINE_UPSTREAM"] = f"http://127.0.0.1:{port}"

@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 
 import loadgen  # noqa: E402
 from procs import (Procs, children, client_sockets, cpu_seconds, free_port, peak_rss_mib,  # noqa: E402
-                   read_port_line, wait_http)
+                   wait_http)
 
 MODEL = "openai/gpt-4o-mini"
 MESSAGES = [
@@ -350,10 +350,7 @@ def main(argv=None) -> int:
             with open(files[k], "wb") as f:
                 f.write(v)
 
-        mock = procs.start([sys.executable, os.path.join(HERE, "mock_upstream.py"), "--port", "0"],
-                           cpu=lg_cpu, stdout=subprocess.PIPE)
-        mock_port = read_port_line(mock)
-        wait_http(mock_port, path="/health")
+        mock, mock_port = procs.start_mock(cpu=lg_cpu)
 
         cfg = {"providers": {"openai": {"keys": [{"value": "sk-bench", "models": []}],
                                         "network_config": {"base_url": f"http://127.0.0.1:{mock_port}"}}}}

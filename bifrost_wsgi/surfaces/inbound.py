@@ -5,6 +5,7 @@ headers, the client's socket), and authorise it against the virtual key."""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from .. import web
 from ..errors import BadRequest, GatewayError
@@ -95,21 +96,30 @@ def _warn_single_threaded() -> None:
                     "use gthread workers (deploy/gunicorn.conf.py, or the bifrost-wsgi command)")
 
 
-def run(gateway, environ, start_response, ctx, req, operation: Operation, encoder):
+@contextmanager
+def naming(ctx, req=None):
+    """Errors raised inside get ``extra_fields`` (request type, provider, model) unless they have them."""
+    try:
+        yield
+    except GatewayError as err:
+        if not err.request_type:
+            err.attach(provider=getattr(req, "provider", ""), model=getattr(req, "model", ""),
+                       request_type=ctx.request_type)
+        raise
+
+
+def run(gateway, environ, start_response, ctx, req, operation: Operation, encoder=None, *,
+        state_class: type = relay.StreamState):
     """Bind the request, then either open its stream (the status line sent: returns the stream body) or
     get its whole answer (returns the Answer for the surface to render). Errors name the target tried."""
-    try:
+    with naming(ctx, req):
         bind(gateway, environ, ctx, req, operation)
-        if req.stream:
-            stream = relay.open_stream(gateway.router, req, ctx, encoder, operation)
+        if req.stream and encoder is not None:
+            stream = relay.open_stream(gateway.router, req, ctx, encoder, operation, state_class=state_class)
             gateway.stream_started(ctx)
             start_response("200 OK", [("Content-Type", encoder.media_type), *web.SSE_HEADERS[1:],
                                        ("x-request-id", ctx.request_id)])
             return stream
         answer = gateway.router.complete(req, ctx, operation)
-    except GatewayError as err:
-        if not err.request_type:
-            err.attach(provider=req.provider, model=req.model, request_type=ctx.request_type)
-        raise
     ctx.output = answer.body
     return answer

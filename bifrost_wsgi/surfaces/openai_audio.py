@@ -52,7 +52,7 @@ class SpeechEvents:
 
 def speech(gateway, environ, start_response, ctx):
     req = unified.accept_json(gateway, environ, ctx, parse_speech, SPEECH)
-    with unified.naming(ctx, req):
+    with inbound.naming(ctx, req):
         req.map_voices({name: conf.voices for name, conf in gateway.config.providers.items()})
         body = byte_relay.open_bytes(gateway.router, req, ctx, SpeechEvents() if req.stream else RawAudio(), SPEECH)
     gateway.stream_started(ctx)
@@ -63,13 +63,13 @@ def speech(gateway, environ, start_response, ctx):
 
 def transcription(gateway, environ, start_response, ctx):
     ctx.request_type = TRANSCRIPTION.request_type
-    with unified.naming(ctx):
+    with inbound.naming(ctx):
         inbound.authenticate(gateway, environ)
         form = uploads.read_form(environ, gateway.body_limit, file_fields=frozenset({"file"}))
     try:
-        with unified.naming(ctx):
+        with inbound.naming(ctx):
             req = parse_transcription(form.fields, form.files)
-        with unified.naming(ctx, req):
+        with inbound.naming(ctx, req):
             inbound.bind(gateway, environ, ctx, req, TRANSCRIPTION)
             answer = gateway.router.complete(req, ctx, TRANSCRIPTION)
             body = transcripts.render(answer.body, req.response_format)

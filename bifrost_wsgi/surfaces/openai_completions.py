@@ -29,8 +29,8 @@ def completions(gateway, environ, start_response, ctx):
     if deployment is not None and isinstance(body, dict):
         body = {**body, "model": f"azure/{deployment}"}  # Azure's path names the deployment
     req = parse_text_completion(body)
-    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, TEXT_COMPLETION,
-                                      encoder=TextStreamEncoder(), state_class=TextState)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, TEXT_COMPLETION,
+                        TextStreamEncoder(), state_class=TextState)
     if not isinstance(answer, Answer):
         return answer  # the stream
     return unified.reply(start_response, ctx, answer, render(answer.body), TEXT_COMPLETION)

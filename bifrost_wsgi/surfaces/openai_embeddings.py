@@ -25,7 +25,7 @@ def embeddings(gateway, environ, start_response, ctx):
         # Azure's own path names the deployment; the body's model (if any) is not a provider/model ref
         body = {**body, "model": f"azure/{deployment}"}
     req = parse_embedding(body)
-    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, EMBEDDING)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, EMBEDDING)
     return unified.reply(start_response, ctx, answer, render(answer.body, base64_out=req.base64), EMBEDDING)
 
 

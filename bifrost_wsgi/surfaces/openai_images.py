@@ -9,12 +9,12 @@ from .. import web
 from ..operations import IMAGE_GENERATION
 from ..schemas.image_generation import parse_image_request
 from ..urls import Route
-from . import unified
+from . import inbound, unified
 
 
 def generate(gateway, environ, start_response, ctx):
     req = unified.accept_json(gateway, environ, ctx, parse_image_request, IMAGE_GENERATION)
-    with unified.naming(ctx, req):
+    with inbound.naming(ctx, req):
         answer = gateway.router.complete(req, ctx, IMAGE_GENERATION)
     body = answer.body
     body["extra_fields"] = {"request_type": IMAGE_GENERATION.request_type, "provider": answer.provider,

@@ -27,8 +27,8 @@ from . import inbound, unified
 def responses(gateway, environ, start_response, ctx):
     inbound.authenticate(gateway, environ)
     req = parse_responses(web.parse_json(web.read_body(environ, gateway.body_limit)))
-    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, RESPONSES,
-                                      encoder=ResponsesStreamEncoder(req.body), state_class=ResponsesState)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, RESPONSES,
+                        ResponsesStreamEncoder(req.body), state_class=ResponsesState)
     if not isinstance(answer, Answer):
         return answer  # the stream
     return unified.reply(start_response, ctx, answer, render(answer.body, req.body), RESPONSES)
@@ -39,7 +39,7 @@ def input_tokens(gateway, environ, start_response, ctx):
     inbound.authenticate(gateway, environ)
     req = parse_responses(web.parse_json(web.read_body(environ, gateway.body_limit)))
     req.stream = False  # a count is never streamed
-    answer = unified.answer_or_stream(gateway, environ, start_response, ctx, req, COUNT_TOKENS)
+    answer = inbound.run(gateway, environ, start_response, ctx, req, COUNT_TOKENS)
     return unified.reply(start_response, ctx, answer, answer.body, COUNT_TOKENS)
 
 

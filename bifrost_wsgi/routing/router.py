@@ -43,6 +43,11 @@ class Answer:
     model: str
     latency_ms: int
 
+    def extra_fields(self, request_type: str) -> dict:
+        """Bifrost's ``extra_fields`` of a whole answer: what was asked, who answered, how long it took."""
+        return {"request_type": request_type, "provider": self.provider, "model_requested": self.model,
+                "latency": self.latency_ms}
+
 
 def judge(circuit, err: E.GatewayError) -> None:
     """Tell a target's circuit about a failure it was given up on: only the provider's health counts."""

@@ -77,8 +77,7 @@ def transcription(gateway, environ, start_response, ctx):
         form.close()
     headers = [("x-request-id", ctx.request_id)]
     if isinstance(body, dict):
-        body["extra_fields"] = {"request_type": TRANSCRIPTION.request_type, "provider": answer.provider,
-                                "model_requested": answer.model, "latency": answer.latency_ms}
+        body["extra_fields"] = answer.extra_fields(TRANSCRIPTION.request_type)
         return web.json_response(start_response, 200, body, headers)
     data = body.encode()
     start_response("200 OK", [("Content-Type", transcripts.CONTENT_TYPES[req.response_format]),

@@ -36,12 +36,7 @@ ROUTES = {"/v1/chat/completions": _CHAT, "/openai/v1/chat/completions": _CHAT, "
 
 def render(answer: Answer) -> dict:
     result = answer.body
-    result["extra_fields"] = {
-        "request_type": CHAT.request_type,
-        "provider": answer.provider,
-        "model_requested": answer.model,
-        "latency": answer.latency_ms,
-    }
+    result["extra_fields"] = answer.extra_fields(CHAT.request_type)
     return result
 
 

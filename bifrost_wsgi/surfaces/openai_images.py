@@ -5,7 +5,6 @@ the provider sent, plus Bifrost's ``extra_fields``."""
 
 from __future__ import annotations
 
-from .. import web
 from ..operations import IMAGE_GENERATION
 from ..schemas.image_generation import parse_image_request
 from ..urls import Route
@@ -16,10 +15,7 @@ def generate(gateway, environ, start_response, ctx):
     req = unified.accept_json(gateway, environ, ctx, parse_image_request, IMAGE_GENERATION)
     with inbound.naming(ctx, req):
         answer = gateway.router.complete(req, ctx, IMAGE_GENERATION)
-    body = answer.body
-    body["extra_fields"] = {"request_type": IMAGE_GENERATION.request_type, "provider": answer.provider,
-                            "model_requested": answer.model, "latency": answer.latency_ms}
-    return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])
+    return unified.reply(start_response, ctx, answer, answer.body, IMAGE_GENERATION)
 
 
 _GENERATE = {"POST": Route(generate, inference=True)}

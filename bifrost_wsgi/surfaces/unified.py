@@ -24,6 +24,5 @@ def accept_json(gateway, environ, ctx, parse, operation: Operation):
 def reply(start_response, ctx, answer: Answer, body: dict, operation: Operation):
     """``body`` (the rendered answer) with ``extra_fields``, as the JSON response."""
     ctx.output = body
-    body["extra_fields"] = {"request_type": operation.request_type, "provider": answer.provider,
-                            "model_requested": answer.model, "latency": answer.latency_ms}
+    body["extra_fields"] = answer.extra_fields(operation.request_type)
     return web.json_response(start_response, 200, body, [("x-request-id", ctx.request_id)])

@@ -1,20 +1,23 @@
-"""The only module that talks HTTP (with ``requests``): pooled per-thread connections, read deadlines,
-exception mapping. Everything here goes through documented interfaces of requests and urllib3.
+"""The only module that talks HTTP (with urllib3, which ``requests`` brings): pooled connections, read
+deadlines, exception mapping. Everything here goes through documented interfaces of urllib3.
 
-* One ``requests`` HTTPAdapter (a urllib3 pool) per thread and proxy setting, created lazily, so nothing
-  socket-bearing exists before gunicorn forks and no pool is shared between threads.
-* Requests go straight to the adapter: ``Session.request`` re-merges settings, cookies, hooks and
-  environment variables on every call (a third of the client-side cost in profiles), none of which we want.
-  Consequences, all deliberate: proxies come from ``proxy_config`` (type ``environment`` reads the
-  ``*_PROXY`` variables), no cookies are kept between calls, no redirects are followed, and the CA bundle is
-  ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` when set (read once), else certifi's.
-* Bodies are read with urllib3's ``HTTPResponse.read1``: whatever has arrived, one chunk of a chunked body
-  at a time, whatever ``io.DEFAULT_BUFFER_SIZE`` is.
+* One urllib3 connection pool per upstream origin, shared by the worker's threads (pools are thread-safe),
+  created at the first call, so nothing socket-bearing exists before gunicorn forks. Proxied calls go through
+  a urllib3 ``ProxyManager`` (``SOCKSProxyManager`` for socks5) per proxy setting.
+* PERF: requests' ``Session`` and ``HTTPAdapter`` are not on the path: they rebuild settings, header maps,
+  cookies and a ``Response`` on every call (about 140 us of CPU per call in profiles, a sixth of what the
+  whole gateway spends on a request) for features a gateway never wants. Consequences, all deliberate:
+  proxies come from ``proxy_config`` (type ``environment``, the default when ``*_PROXY`` variables are set,
+  asks them for each URL, honouring ``NO_PROXY``), no cookies are kept between calls, no redirects are
+  followed, and the CA bundle is ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` when set (read once), else certifi's,
+  as with requests.
+* Bodies are read with urllib3's ``HTTPResponse.read_chunked`` (one chunk of a chunked body per read) or
+  ``read1`` (whatever has arrived), whatever ``io.DEFAULT_BUFFER_SIZE`` is.
 * Read deadlines (first token, idle silence, the request's own deadline) are kept by one watchdog thread per
   process, which stops a read that overran with urllib3's ``HTTPResponse.shutdown()``: a socket timeout
   cannot change in the middle of a body through public means, and one that fires kills the stream anyway.
   The same watchdog notices a client that went away while its request waits for the upstream.
-* ``requests``/urllib3 exceptions become gateway errors here, and nowhere else.
+* urllib3 exceptions become gateway errors here, and nowhere else.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator
-from urllib.parse import quote
+from urllib.parse import unquote, urlencode
 
 from . import __version__
-from .errors import ClientGone, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from .errors import ClientGone, GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     # bytes, or an upload streamed from its spool: an object with len() (the Content-Length) that yields
-    # bytes again for each attempt, which requests sends as it is iterated
+    # bytes again for each attempt, which urllib3 sends as it is iterated
     body: bytes
 
 
@@ -58,147 +61,162 @@ USER_AGENT = f"bifrost-wsgi/{__version__}"
 CONNECT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a non-streamed answer (or error body) larger than this is refused
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+_DEFAULT_NAMES = {name.lower(): name for name in _DEFAULT_HEADERS}
 READ_SIZE = 64 * 1024
 _IDLE = "upstream stopped sending data (idle timeout)"
 _BROKE = "upstream connection broke while reading the response"
 # read once: locked-down hosts with a TLS-inspecting proxy point these at their CA bundle
-_VERIFY = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+_CA_BUNDLE = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or None
 
 
-# ``requests`` is imported at the first upstream call, not with the package: importing it takes ~100 ms,
-# which building the app, checking a config and starting a worker need not pay. The gunicorn master
+# urllib3 is imported at the first upstream call, not with the package: importing it takes ~40 ms, which
+# building the app, checking a config and starting a worker need not pay. The gunicorn master
 # (deploy/gunicorn.conf.py) imports it once before forking, so workers start with it loaded.
-requests = HTTPAdapter = CaseInsensitiveDict = get_environ_proxies = ReadTimeoutError = ProtocolError = None
+urllib3 = None
 
 
 def _load() -> None:
-    global requests, HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError, ProtocolError
-    import requests as _requests
-    from requests.adapters import HTTPAdapter as _Adapter
-    from requests.structures import CaseInsensitiveDict as _Headers
-    from requests.utils import get_environ_proxies as _environ_proxies
-    from urllib3.exceptions import HTTPError as _UrllibError, ReadTimeoutError as _ReadTimeout
+    global urllib3
+    import urllib3 as _urllib3
+    import urllib3.exceptions  # noqa: F401 - the names mapped below
 
-    HTTPAdapter, CaseInsensitiveDict, get_environ_proxies, ReadTimeoutError, ProtocolError = (
-        _adapter_class(_Adapter, _requests.Response, _Headers), _Headers, _environ_proxies, _ReadTimeout,
-        _UrllibError)
-    requests = _requests  # last: it is the "loaded" flag
+    urllib3 = _urllib3  # last: it is the "loaded" flag
 
 
-def _adapter_class(base, response_class, headers_class):
-    """requests' HTTPAdapter without the per-call work a gateway never needs repeated, through the hooks it
-    offers for subclassing. PERF: together ~30 us of every upstream call in profiles.
-
-    * the pool's key attributes are worked out once per origin (scheme, host, port) and TLS setting
-      instead of re-parsing the URL on every call (the pool itself is still looked up each time: the pool
-      manager may have evicted it);
-    * without a proxy the request target is the URL's path and query, cut from the URL as it is;
-    * the response is built without cookie extraction (cookies are never kept) or encoding sniffing (bodies
-      are read as bytes)."""
-
-    class Adapter(base):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self._origins: dict[tuple, tuple[dict, dict]] = {}
-
-        def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-            if proxies or cert is not None:
-                return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
-            url = request.url
-            cut = _path_start(url)
-            key = (url[:cut] if cut > 0 else url, verify)
-            attrs = self._origins.get(key)
-            if attrs is None:
-                attrs = self.build_connection_pool_key_attributes(request, verify, cert)
-                if len(self._origins) < 256:  # origins come from the config: a handful
-                    self._origins[key] = attrs
-            host_params, pool_kwargs = attrs
-            return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
-
-        def request_url(self, request, proxies):
-            url = request.url
-            cut = _path_start(url)
-            if proxies or cut < 0 or "#" in url:
-                return super().request_url(request, proxies)
-            return url[cut:]
-
-        def build_response(self, req, resp):
-            response = response_class()
-            response.status_code = resp.status
-            response.headers = headers_class(resp.headers)
-            response.raw = resp
-            response.reason = resp.reason
-            response.url = req.url
-            response.request = req
-            response.connection = self
-            return response
-
-    return Adapter
+def _ca_bundle() -> str | None:
+    if _CA_BUNDLE:
+        return _CA_BUNDLE
+    try:
+        import certifi  # requests' own dependency: the same trust store requests uses
+    except ImportError:
+        return None  # urllib3 then loads the system's default certificates
+    return certifi.where()
 
 
-def _path_start(url: str) -> int:
-    """Where the path begins in an absolute URL (-1 when it has none): what precedes is the origin."""
-    return url.find("/", url.find("://") + 3)
+class _Pools:
+    """Connection pools by origin, and proxy managers by proxy, for this process."""
+
+    MAX_ORIGINS = 256  # origins come from the config: a handful
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.origins: dict[str, object] = {}
+        self.proxies: dict[tuple, object] = {}
+        self.kw: dict | None = None
+
+    def settings(self) -> dict:
+        if self.kw is None:
+            threads = int(os.environ.get("BIFROST_WORKER_THREADS") or 0)
+            # every thread may hold one connection to an origin; block=False: one more is made when all are busy
+            self.kw = {"maxsize": max(threads, 10), "block": False, "retries": False,
+                       "cert_reqs": "CERT_REQUIRED", "ca_certs": _ca_bundle()}
+        return self.kw
+
+    def for_origin(self, origin: str):
+        pool = self.origins.get(origin)
+        if pool is None:
+            with self.lock:
+                pool = self.origins.get(origin)
+                if pool is None:
+                    kw = self.settings()
+                    if not origin.startswith("https:"):
+                        kw = {k: v for k, v in kw.items() if k not in ("cert_reqs", "ca_certs")}
+                    pool = urllib3.connection_from_url(origin, **kw)
+                    if len(self.origins) < self.MAX_ORIGINS:
+                        self.origins[origin] = pool
+        return pool
+
+    def for_proxy(self, url: str, kind: str, username: str, password: str):
+        key = (url, kind, username, password)
+        manager = self.proxies.get(key)
+        if manager is None:
+            with self.lock:
+                manager = self.proxies.get(key)
+                if manager is None:
+                    manager = _proxy_manager(url, kind, username, password, self.settings())
+                    if len(self.proxies) < self.MAX_ORIGINS:
+                        self.proxies[key] = manager
+        return manager
+
+    def after_fork(self) -> None:
+        # the parent's sockets stay the parent's: the child starts with no pool
+        self.lock = threading.Lock()
+        self.origins, self.proxies = {}, {}
 
 
-def _proxy_dict(proxy: Proxy) -> dict | None:
-    if proxy.type in ("none", "environment"):
-        return None
-    url = proxy.url
+_POOLS = _Pools()
+os.register_at_fork(after_in_child=_POOLS.after_fork)
+
+
+def _proxy_manager(url: str, kind: str, username: str, password: str, kw: dict):
     scheme, sep, rest = url.partition("://")
     if not sep:
-        scheme, rest = ("socks5h" if proxy.type == "socks5" else "http"), url
-    elif proxy.type == "socks5" and scheme == "socks5":
+        scheme, rest = ("socks5h" if kind == "socks5" else "http"), url
+    elif kind == "socks5" and scheme == "socks5":
         scheme = "socks5h"  # resolve names through the proxy, as locked-down networks require
-    if proxy.username:
-        rest = f"{quote(proxy.username, safe='')}:{quote(proxy.password, safe='')}@{rest}"
-    full = f"{scheme}://{rest}"
-    return {"http": full, "https": full}
+    auth, at, hostport = rest.rpartition("@")
+    if at and not username:  # credentials written into the URL (the *_PROXY variables' way)
+        user, _, pw = auth.partition(":")
+        username, password = unquote(user), unquote(pw)
+    proxy_url = f"{scheme}://{hostport}"
+    if scheme.startswith("socks"):
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager
+        except ImportError:
+            raise UpstreamConnectError("socks5 proxies need PySocks: pip install 'requests[socks]'") from None
+        return SOCKSProxyManager(proxy_url, username=username or None, password=password or None, **kw)
+    headers = urllib3.make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
+    return urllib3.ProxyManager(proxy_url, proxy_headers=headers, **kw)
 
 
-class _Pools(threading.local):
-    def __init__(self) -> None:
-        self.by_proxy: dict[Proxy, tuple[HTTPAdapter, dict | None]] = {}
+def _environment_proxy(url: str) -> str | None:
+    """The proxy the ``*_PROXY`` variables name for this URL now (None: ``NO_PROXY`` covers it, or none is
+    set), as requests would pick it."""
+    from requests.utils import get_environ_proxies, select_proxy
+
+    return select_proxy(url, get_environ_proxies(url))
 
 
-_local = _Pools()
+def _origin_and_target(url: str) -> tuple[str, str]:
+    """The origin (scheme://host:port) and the request target (path and query) of an absolute URL."""
+    cut = url.find("/", url.find("://") + 3)
+    if cut < 0 or "#" in url or "@" in url[:cut]:
+        parsed = urllib3.util.parse_url(url)
+        origin = f"{parsed.scheme}://{parsed.netloc.rpartition('@')[2]}"
+        return origin, parsed.request_uri
+    return url[:cut], url[cut:]
 
 
-def _adapter_for(proxy: Proxy) -> tuple[HTTPAdapter, dict | None]:
-    entry = _local.by_proxy.get(proxy)
-    if entry is None:
-        # one request at a time per thread: a few connections per host cover keep-alive reuse
-        entry = (HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0), _proxy_dict(proxy))
-        _local.by_proxy[proxy] = entry
-    return entry
+def _headers(headers: dict, body) -> dict:
+    out = dict(headers)
+    names = {name.lower() for name in out}
+    for lower, name in _DEFAULT_NAMES.items():
+        if lower not in names:
+            out[name] = _DEFAULT_HEADERS[name]
+    if body is not None and "content-length" not in names:
+        out["Content-Length"] = str(len(body))
+    return out
 
 
-def _prepared(method: str, url: str, headers: dict, body: bytes | None) -> requests.PreparedRequest:
-    p = requests.PreparedRequest()
-    p.method = method
-    p.url = url
-    h = CaseInsensitiveDict(_DEFAULT_HEADERS)
-    h.update(headers)
-    if body is not None:
-        h["Content-Length"] = str(len(body))
-    p.headers = h
-    p.body = body
-    p.hooks = {"response": []}
-    p._cookies = None
-    return p
-
-
-def _send(method: str, url: str, headers: dict, body: bytes | None, *, timeout, proxy: Proxy,
-          stream: bool) -> requests.Response:
-    if requests is None:
+def _open(method: str, url: str, headers: dict, body, *, timeout: tuple[float, float], proxy: Proxy):
+    """The urllib3 response once its headers are in (the body not read): urllib3 errors propagate."""
+    if urllib3 is None:
         _load()
-    adapter, proxies = _adapter_for(proxy)
-    if proxy.type == "environment":
-        proxies = get_environ_proxies(url)
-    # a CA bundle path makes requests stat() it on every call: only TLS needs it
-    verify = _VERIFY if url[:6].lower() == "https:" else True
-    return adapter.send(_prepared(method, url, headers, body), stream=stream, timeout=timeout, verify=verify,
-                        cert=None, proxies=proxies or {})
+    headers = _headers(headers, body)
+    limits = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+    kind = proxy.type
+    proxy_url = proxy.url
+    if kind == "environment":
+        proxy_url = _environment_proxy(url) or ""
+        kind = ("socks5" if proxy_url.startswith("socks") else "http") if proxy_url else "none"
+    if kind == "none":
+        origin, target = _origin_and_target(url)
+        return _POOLS.for_origin(origin).urlopen(method, target, body=body, headers=headers, timeout=limits,
+                                                   preload_content=False, decode_content=True, redirect=False,
+                                                   retries=False, assert_same_host=False)
+    manager = _POOLS.for_proxy(proxy_url, kind, proxy.username, proxy.password)
+    return manager.urlopen(method, url, body=body, headers=headers, timeout=limits, preload_content=False,
+                           decode_content=True, redirect=False, retries=False)
 
 
 class Watch:
@@ -316,15 +334,15 @@ class UpstreamResponse:
 
     __slots__ = ("status", "headers", "deadline", "_resp", "_closed", "_timeout", "_watch", "_timeout_message")
 
-    def __init__(self, resp: requests.Response, *, client=None) -> None:
-        self.status = resp.status_code
+    def __init__(self, resp, *, client=None) -> None:
+        self.status = resp.status
         self.headers = resp.headers
         self.deadline: float | None = None
         self._resp = resp
         self._closed = False
         self._timeout: float | None = None
         self._timeout_message = _IDLE
-        self._watch = Watch(resp.raw, client)
+        self._watch = Watch(resp, client)
         WATCHDOG.add(self._watch)
 
     @property
@@ -350,7 +368,7 @@ class UpstreamResponse:
 
         PERF: a chunked body is read with urllib3's ``read_chunked`` (one generator step per chunk, the path
         requests' own ``iter_content`` takes); anything else with ``read1``, which returns what has arrived."""
-        raw = self._resp.raw
+        raw = self._resp
         if raw.chunked and raw.supports_chunked_reads():
             read = raw.read_chunked(decode_content=True).__next__
         else:
@@ -401,8 +419,9 @@ class UpstreamResponse:
         self._closed = True
         WATCHDOG.remove(self._watch)
         try:
-            # close() on a streamed response that was not read to its end discards the connection
+            # a response not read to its end takes its connection down with it; the pool gets its place back
             self._resp.close()
+            self._resp.release_conn()
         except Exception:  # noqa: BLE001 - closing must never raise into the server
             pass
 
@@ -410,7 +429,7 @@ class UpstreamResponse:
 def _body_error(exc: Exception):
     cause = exc
     while cause is not None:
-        if isinstance(cause, (ReadTimeoutError, socket.timeout, requests.exceptions.ReadTimeout)):
+        if isinstance(cause, (urllib3.exceptions.ReadTimeoutError, socket.timeout)):
             return UpstreamTimeout(_IDLE)
         cause = cause.__context__ or (cause.args[0] if cause.args and isinstance(cause.args[0], Exception) else None)
     return UpstreamProtocolError(_BROKE)
@@ -429,24 +448,30 @@ def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool, re
     if stream:
         headers.setdefault("Accept-Encoding", "identity")  # compressed SSE can arrive in bursts
     backstop = max(timeout, read_timeout or 0.0)
+    return UpstreamResponse(_opened(req.method, req.url, headers, req.body, connect=min(CONNECT_TIMEOUT, timeout),
+                                    read=backstop, proxy=proxy), client=client)
+
+
+def _opened(method: str, url: str, headers: dict, body, *, connect: float, read: float, proxy: Proxy):
+    if urllib3 is None:
+        _load()
+    errors = urllib3.exceptions
     try:
-        resp = _send(req.method, req.url, headers, req.body, timeout=(min(CONNECT_TIMEOUT, timeout), backstop),
-                     proxy=proxy, stream=True)
-    except requests.exceptions.ConnectTimeout:
-        raise UpstreamTimeout("timed out connecting to the provider") from None
-    except requests.exceptions.ReadTimeout:
-        raise UpstreamTimeout(f"request timed out after {backstop:g} seconds waiting for the provider") from None
-    except requests.exceptions.ProxyError:
+        return _open(method, url, headers, body, timeout=(connect, read), proxy=proxy)
+    except errors.ProxyError:
         raise UpstreamConnectError("could not connect through the configured proxy") from None
-    except requests.exceptions.InvalidSchema as exc:
-        if "SOCKS" in str(exc):
-            raise UpstreamConnectError("socks5 proxies need PySocks: pip install 'requests[socks]'") from None
-        raise UpstreamConnectError("invalid provider URL scheme") from None
-    except requests.exceptions.ConnectionError as exc:
+    except errors.NewConnectionError as exc:  # before ConnectTimeoutError: urllib3 derives it from that
         raise UpstreamConnectError(f"could not connect to the provider ({_reason(exc)})") from None
-    except (requests.exceptions.RequestException, ValueError) as exc:
+    except errors.ConnectTimeoutError:
+        raise UpstreamTimeout("timed out connecting to the provider") from None
+    except (errors.ReadTimeoutError, socket.timeout):
+        raise UpstreamTimeout(f"request timed out after {read:g} seconds waiting for the provider") from None
+    except errors.URLSchemeUnknown:
+        raise UpstreamConnectError("invalid provider URL scheme") from None
+    except (errors.HTTPError, OSError) as exc:
+        raise UpstreamConnectError(f"could not connect to the provider ({_reason(exc)})") from None
+    except ValueError as exc:
         raise UpstreamConnectError(f"request to the provider failed ({exc.__class__.__name__})") from None
-    return UpstreamResponse(resp, client=client)
 
 
 def _reason(exc: Exception) -> str:
@@ -462,24 +487,32 @@ def _reason(exc: Exception) -> str:
 
 def post_form(url: str, data: dict, *, timeout: float = 10.0) -> tuple[int, bytes]:
     """A small form POST for credential exchanges (OAuth2 token endpoints)."""
-    from urllib.parse import urlencode
-
     body = urlencode(data).encode()
     try:
-        resp = _send("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, body,
-                     timeout=(min(CONNECT_TIMEOUT, timeout), timeout), proxy=Proxy(), stream=False)
-        return resp.status_code, resp.content
-    except (requests.exceptions.RequestException, ValueError) as exc:
+        resp = _opened("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, body,
+                       connect=min(CONNECT_TIMEOUT, timeout), read=timeout, proxy=Proxy())
+        return resp.status, _read_all(resp)
+    except GatewayError as exc:
         raise UpstreamConnectError(f"credential exchange failed ({exc.__class__.__name__})") from None
 
 
 def get(url: str, *, headers: dict | None = None, timeout: float = 5.0, proxy: Proxy | None = None) -> tuple[int, bytes]:
     """A small GET (metadata server, model lists)."""
+    resp = _opened("GET", url, dict(headers or {}), None, connect=min(CONNECT_TIMEOUT, timeout), read=timeout,
+                   proxy=proxy or Proxy())
+    return resp.status, _read_all(resp)
+
+
+def _read_all(resp) -> bytes:
+    """A small answer's whole body (within MAX_BODY_BYTES), the connection back to its pool."""
     try:
-        resp = _send("GET", url, headers or {}, None, timeout=(min(CONNECT_TIMEOUT, timeout), timeout),
-                     proxy=proxy or Proxy(), stream=False)
-        return resp.status_code, resp.content
-    except requests.exceptions.Timeout:
+        data = resp.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            raise UpstreamProtocolError("upstream answer is larger than the limit")
+        return data
+    except (urllib3.exceptions.ReadTimeoutError, socket.timeout):
         raise UpstreamTimeout("timed out") from None
-    except (requests.exceptions.RequestException, ValueError) as exc:
-        raise UpstreamConnectError(f"request failed ({exc.__class__.__name__})") from None
+    except (urllib3.exceptions.HTTPError, OSError):
+        raise UpstreamProtocolError(_BROKE) from None
+    finally:
+        resp.release_conn()

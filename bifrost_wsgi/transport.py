@@ -23,6 +23,7 @@ deadlines, exception mapping. Everything here goes through documented interfaces
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import select
 import socket
@@ -138,6 +139,15 @@ class _Pools:
                         self.proxies[key] = manager
         return manager
 
+    def close(self) -> None:
+        """Close every pooled connection (for an embedding app that is shutting down, and tests)."""
+        with self.lock:
+            for pool in self.origins.values():
+                pool.close()
+            for manager in self.proxies.values():
+                manager.clear()
+            self.origins, self.proxies = {}, {}
+
     def after_fork(self) -> None:
         # the parent's sockets stay the parent's: the child starts with no pool
         self.lock = threading.Lock()
@@ -160,10 +170,10 @@ def _proxy_manager(url: str, kind: str, username: str, password: str, kw: dict):
         username, password = unquote(user), unquote(pw)
     proxy_url = f"{scheme}://{hostport}"
     if scheme.startswith("socks"):
-        try:
-            from urllib3.contrib.socks import SOCKSProxyManager
-        except ImportError:
-            raise UpstreamConnectError("socks5 proxies need PySocks: pip install 'requests[socks]'") from None
+        # asked first: urllib3's socks module warns before it fails when PySocks is missing
+        if importlib.util.find_spec("socks") is None:
+            raise UpstreamConnectError("socks5 proxies need PySocks: pip install 'requests[socks]'")
+        from urllib3.contrib.socks import SOCKSProxyManager
         return SOCKSProxyManager(proxy_url, username=username or None, password=password or None, **kw)
     headers = urllib3.make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
     return urllib3.ProxyManager(proxy_url, proxy_headers=headers, **kw)

@@ -54,7 +54,7 @@ import os
 import sys
 
 # PERF: the master imports the one runtime dependency once, so each forked worker starts with it loaded
-# (requests is most of the start-up import time). Our own package is still imported fresh by every worker,
+# (requests and the urllib3 it brings are most of the start-up import time). Our own package is still imported fresh by every worker,
 # so a HUP picks up new code.
 import requests  # noqa: F401
 

@@ -66,6 +66,7 @@ class FakeUpstream:
         self.default = Reply(status=500, json={"error": {"message": "fake upstream: nothing scripted"}})
         self.disconnects = 0  # times a client went away while we were still writing
         self.finished_streams = 0
+        self.connections = 0  # TCP connections accepted (keep-alive reuse shows as fewer than requests)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
@@ -102,6 +103,8 @@ class FakeUpstream:
                 super().setup()
                 # headers and body go out as separate writes: without this, Nagle + delayed ACK add 40 ms
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with fake._lock:
+                    fake.connections += 1
 
             def log_message(self, *args):  # keep test output clean
                 pass

@@ -34,7 +34,7 @@ from typing import Iterator
 from urllib.parse import unquote, urlencode
 
 from . import __version__
-from .errors import ClientGone, GatewayError, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from .errors import ClientGone, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,26 +462,28 @@ def send(req: UpstreamRequest, *, timeout: float, proxy: Proxy, stream: bool, re
                                     read=backstop, proxy=proxy), client=client)
 
 
-def _opened(method: str, url: str, headers: dict, body, *, connect: float, read: float, proxy: Proxy):
+def _opened(method: str, url: str, headers: dict, body, *, connect: float, read: float, proxy: Proxy,
+            failed: str = "could not connect to the provider"):
+    """``_open`` with urllib3's errors turned into gateway errors; ``failed`` begins the message of those that
+    are not timeouts."""
     if urllib3 is None:
         _load()
     errors = urllib3.exceptions
     try:
         return _open(method, url, headers, body, timeout=(connect, read), proxy=proxy)
     except errors.ProxyError:
-        raise UpstreamConnectError("could not connect through the configured proxy") from None
+        reason = "through the configured proxy"
     except errors.NewConnectionError as exc:  # before ConnectTimeoutError: urllib3 derives it from that
-        raise UpstreamConnectError(f"could not connect to the provider ({_reason(exc)})") from None
+        reason = _reason(exc)
     except errors.ConnectTimeoutError:
         raise UpstreamTimeout("timed out connecting to the provider") from None
     except (errors.ReadTimeoutError, socket.timeout):
         raise UpstreamTimeout(f"request timed out after {read:g} seconds waiting for the provider") from None
     except errors.URLSchemeUnknown:
-        raise UpstreamConnectError("invalid provider URL scheme") from None
-    except (errors.HTTPError, OSError) as exc:
-        raise UpstreamConnectError(f"could not connect to the provider ({_reason(exc)})") from None
-    except ValueError as exc:
-        raise UpstreamConnectError(f"request to the provider failed ({exc.__class__.__name__})") from None
+        reason = "invalid URL scheme"
+    except (errors.HTTPError, OSError, ValueError) as exc:
+        reason = _reason(exc)
+    raise UpstreamConnectError(f"{failed} ({reason})")
 
 
 def _reason(exc: Exception) -> str:
@@ -497,32 +499,40 @@ def _reason(exc: Exception) -> str:
 
 def post_form(url: str, data: dict, *, timeout: float = 10.0) -> tuple[int, bytes]:
     """A small form POST for credential exchanges (OAuth2 token endpoints)."""
-    body = urlencode(data).encode()
     try:
-        resp = _opened("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, body,
-                       connect=min(CONNECT_TIMEOUT, timeout), read=timeout, proxy=Proxy())
+        resp = _opened("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, urlencode(data).encode(),
+                       connect=min(CONNECT_TIMEOUT, timeout), read=timeout, proxy=Proxy(),
+                       failed="credential exchange failed")
         return resp.status, _read_all(resp)
-    except GatewayError as exc:
-        raise UpstreamConnectError(f"credential exchange failed ({exc.__class__.__name__})") from None
+    except (UpstreamTimeout, UpstreamProtocolError) as exc:
+        raise UpstreamConnectError(f"credential exchange failed ({exc.message})") from None
 
 
 def get(url: str, *, headers: dict | None = None, timeout: float = 5.0, proxy: Proxy | None = None) -> tuple[int, bytes]:
-    """A small GET (metadata server, model lists)."""
-    resp = _opened("GET", url, dict(headers or {}), None, connect=min(CONNECT_TIMEOUT, timeout), read=timeout,
-                   proxy=proxy or Proxy())
+    """A small GET (metadata server, model lists, a price list)."""
+    try:
+        resp = _opened("GET", url, dict(headers or {}), None, connect=min(CONNECT_TIMEOUT, timeout), read=timeout,
+                       proxy=proxy or Proxy(), failed="request failed")
+    except UpstreamTimeout:
+        raise UpstreamTimeout("timed out") from None
     return resp.status, _read_all(resp)
 
 
 def _read_all(resp) -> bytes:
-    """A small answer's whole body (within MAX_BODY_BYTES), the connection back to its pool."""
+    """A small answer's whole body (within MAX_BODY_BYTES); the connection goes back to its pool only when the
+    body was read to its end (one with bytes left unread would hand them to the next request)."""
+    complete = False
     try:
         data = resp.read(MAX_BODY_BYTES + 1)
         if len(data) > MAX_BODY_BYTES:
             raise UpstreamProtocolError("upstream answer is larger than the limit")
+        complete = True
         return data
     except (urllib3.exceptions.ReadTimeoutError, socket.timeout):
         raise UpstreamTimeout("timed out") from None
     except (urllib3.exceptions.HTTPError, OSError):
         raise UpstreamProtocolError(_BROKE) from None
     finally:
+        if not complete:
+            resp.close()
         resp.release_conn()

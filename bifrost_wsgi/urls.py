@@ -25,26 +25,47 @@ class Route:
     envelope: Callable | None = None
 
 
+class _Template:
+    """A path template, compiled at its first use: a worker builds ~80 of them and may never serve most
+    (PERF: compiling them all was half of the app's build time)."""
+
+    __slots__ = ("path", "prefix", "methods", "_pattern")
+
+    def __init__(self, path: str, methods: dict[str, Route]) -> None:
+        self.path = path
+        self.prefix = path[:path.index("{")]  # a path that does not start with it cannot match
+        self.methods = methods
+        self._pattern: re.Pattern | None = None
+
+    def match(self, path: str) -> dict | None:
+        if not path.startswith(self.prefix):
+            return None
+        if self._pattern is None:
+            parts, pos = [], 0
+            for m in _PARAM.finditer(self.path):
+                parts.append(re.escape(self.path[pos:m.start()]))
+                parts.append(f"(?P<{m[1]}>.+?)" if m[2] else f"(?P<{m[1]}>[^/]+?)")
+                pos = m.end()
+            parts.append(re.escape(self.path[pos:]))
+            self._pattern = re.compile("".join(parts) + r"\Z")
+        m = self._pattern.match(path)
+        return None if m is None else m.groupdict()
+
+
 class RouteTable:
     def __init__(self) -> None:
         self.fixed: dict[str, dict[str, Route]] = {}
-        self.templates: list[tuple[str, re.Pattern, dict[str, Route]]] = []
+        self.templates: list[_Template] = []
 
     def add(self, path: str, methods: dict[str, Route]) -> None:
         if "{" not in path:
             self.fixed.setdefault(path, {}).update(methods)
             return
-        for template, _, known in self.templates:
-            if template == path:
-                known.update(methods)
+        for known in self.templates:
+            if known.path == path:
+                known.methods.update(methods)
                 return
-        pattern, pos = [], 0
-        for m in _PARAM.finditer(path):
-            pattern.append(re.escape(path[pos:m.start()]))
-            pattern.append(f"(?P<{m[1]}>.+?)" if m[2] else f"(?P<{m[1]}>[^/]+?)")
-            pos = m.end()
-        pattern.append(re.escape(path[pos:]))
-        self.templates.append((path, re.compile("".join(pattern) + r"\Z"), dict(methods)))
+        self.templates.append(_Template(path, dict(methods)))
 
     def extend(self, routes: dict[str, dict[str, Route]], *, prefix: str = "") -> None:
         for path, methods in routes.items():
@@ -54,7 +75,7 @@ class RouteTable:
         """Serve every route under each of ``sources`` under ``prefix`` as well (``/openai/v1/x`` as
         ``/litellm/v1/x``); where two sources give the same path, the first source's route is kept."""
         fixed = [(p, m) for p, m in self.fixed.items()]
-        templates = [(t, m) for t, _, m in self.templates]
+        templates = [(t.path, t.methods) for t in self.templates]
         taken: set[str] = set()
         for source in sources:
             for path, methods in (*fixed, *templates):
@@ -69,11 +90,11 @@ class RouteTable:
         methods = self.fixed.get(path)
         if methods is not None:
             return path, methods, {}
-        for template, pattern, methods in self.templates:
-            m = pattern.match(path)
-            if m is not None:
-                return template, methods, m.groupdict()
+        for template in self.templates:
+            params = template.match(path)
+            if params is not None:
+                return template.path, template.methods, params
         return path, None, {}
 
     def names(self) -> list[str]:
-        return [*self.fixed, *(t for t, _, _ in self.templates)]
+        return [*self.fixed, *(t.path for t in self.templates)]

@@ -122,9 +122,8 @@ class _Pools:
                     kw = self.settings()
                     if not origin.startswith("https:"):
                         kw = {k: v for k, v in kw.items() if k not in ("cert_reqs", "ca_certs")}
-                    pool = urllib3.connection_from_url(origin, **kw)
-                    if len(self.origins) < self.MAX_ORIGINS:
-                        self.origins[origin] = pool
+                    pool = self.origins[origin] = urllib3.connection_from_url(origin, **kw)
+                    _evict(self.origins, keep=self.MAX_ORIGINS, close=lambda p: p.close())
         return pool
 
     def for_proxy(self, url: str, kind: str, username: str, password: str):
@@ -134,9 +133,8 @@ class _Pools:
             with self.lock:
                 manager = self.proxies.get(key)
                 if manager is None:
-                    manager = _proxy_manager(url, kind, username, password, self.settings())
-                    if len(self.proxies) < self.MAX_ORIGINS:
-                        self.proxies[key] = manager
+                    manager = self.proxies[key] = _proxy_manager(url, kind, username, password, self.settings())
+                    _evict(self.proxies, keep=self.MAX_ORIGINS, close=lambda m: m.clear())
         return manager
 
     def close(self) -> None:
@@ -152,6 +150,13 @@ class _Pools:
         # the parent's sockets stay the parent's: the child starts with no pool
         self.lock = threading.Lock()
         self.origins, self.proxies = {}, {}
+
+
+def _evict(table: dict, *, keep: int, close) -> None:
+    """Close and forget the oldest entries beyond ``keep`` (a pool dropped without closing leaks its sockets
+    until the garbage collector finds them)."""
+    while len(table) > keep:
+        close(table.pop(next(iter(table))))
 
 
 _POOLS = _Pools()

@@ -260,3 +260,14 @@ def test_connections_are_reused_per_origin(upstream, serve):
                 "model": "openai/m", "messages": [{"role": "user", "content": "x"}]}).status_code == 200
     assert len(upstream.requests) == 20
     assert upstream.connections == 1, f"{upstream.connections} connections for 20 sequential calls"
+
+
+def test_pools_beyond_the_bound_are_closed_oldest_first(monkeypatch):
+    transport._load()
+    pools = transport._Pools()
+    monkeypatch.setattr(pools, "MAX_ORIGINS", 2)
+    first, second, third = (pools.for_origin(f"http://127.0.0.1:{port}") for port in (1, 2, 3))
+    assert list(pools.origins.values()) == [second, third]
+    assert first.pool is None  # urllib3's mark of a closed pool: its connections are closed, not leaked
+    assert pools.for_origin("http://127.0.0.1:3") is third
+    pools.close()

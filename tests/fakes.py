@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+import select
 import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
@@ -266,3 +268,74 @@ def openai_text_then_tool_call() -> list[dict]:
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
          "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28}},
     ]
+
+
+class ForwardProxy:
+    """A forward proxy on loopback: absolute-URI requests (plain HTTP) and CONNECT tunnels (HTTPS), recording
+    each request line in ``seen`` and its Proxy-Authorization header (or None) in ``auth``."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.auth: list[str | None] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                proxy.seen.append(f"{self.command} {self.path}")
+                proxy.auth.append(self.headers.get("Proxy-Authorization"))
+                target = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("proxy-connection", "connection", "proxy-authorization")}
+                upstream = HTTPConnection(target.hostname, target.port, timeout=10)
+                upstream.request(self.command, target.path + (f"?{target.query}" if target.query else ""), body, headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+            def do_CONNECT(self):
+                proxy.seen.append(f"CONNECT {self.path}")
+                proxy.auth.append(self.headers.get("Proxy-Authorization"))
+                host, _, port = self.path.rpartition(":")
+                far = socket.create_connection((host, int(port)), timeout=10)
+                try:
+                    self.send_response(200, "Connection established")
+                    self.end_headers()
+                    self.wfile.flush()
+                    pair = {self.connection: far, far: self.connection}
+                    while True:
+                        ready, _, _ = select.select(list(pair), [], [], 10)
+                        chunks = [(sock, sock.recv(65536)) for sock in ready]
+                        if not ready or any(not data for _, data in chunks):
+                            break
+                        for sock, data in chunks:
+                            pair[sock].sendall(data)
+                finally:
+                    far.close()
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

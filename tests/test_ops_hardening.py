@@ -12,9 +12,6 @@ import signal
 import socket
 import threading
 import time
-from http.client import HTTPConnection
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -22,7 +19,7 @@ import requests
 from bifrost_wsgi import config as C
 from tests.conftest import OPENAI_KEY, provider_config
 from tests.deploy_procs import Gunicorn
-from tests.fakes import Reply, chat_completion, openai_chunks, sse
+from tests.fakes import ForwardProxy, Reply, chat_completion, openai_chunks, sse
 from tests.procs import Gateway
 
 pytestmark = pytest.mark.slow
@@ -255,55 +252,9 @@ def test_sigterm_refuses_new_connections_at_once_and_lets_streams_finish(launche
 # --- proxy variables, end to end ------------------------------------------------------------------------
 
 
-class RecordingProxy:
-    """A forward HTTP proxy on loopback that records the absolute URLs it is asked for."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                proxy.seen.append(f"{self.command} {self.path}")
-                target = urlsplit(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
-                upstream = HTTPConnection(target.hostname, target.port, timeout=10)
-                upstream.request(self.command, target.path + (f"?{target.query}" if target.query else ""), body, headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for k, v in answer.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                upstream.close()
-
-            do_GET = do_POST
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def proxy():
-    p = RecordingProxy()
+    p = ForwardProxy()
     yield p
     p.close()
 

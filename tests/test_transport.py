@@ -6,12 +6,8 @@ streaming and hardening tests)."""
 from __future__ import annotations
 
 import base64
-import select
-import socket
 import ssl
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -20,7 +16,7 @@ import urllib3
 from bifrost_wsgi import transport
 from bifrost_wsgi.errors import UpstreamConnectError
 from tests.conftest import provider_config
-from tests.fakes import Reply, chat_completion, openai_chunks, sse
+from tests.fakes import ForwardProxy, Reply, chat_completion, openai_chunks, sse
 
 URLS = [
     "http://127.0.0.1:8080/v1/chat/completions",
@@ -128,81 +124,9 @@ def test_https_upstream_with_an_untrusted_certificate_is_refused(tls_upstream, t
 # --- proxies ----------------------------------------------------------------------------------------------
 
 
-class ConnectProxy:
-    """A forward proxy on loopback: CONNECT tunnels (HTTPS) and absolute-URI requests (HTTP), recording
-    the request lines and Proxy-Authorization headers it got."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        self.auth: list[str | None] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_CONNECT(self):
-                proxy.seen.append(f"CONNECT {self.path}")
-                proxy.auth.append(self.headers.get("Proxy-Authorization"))
-                host, _, port = self.path.rpartition(":")
-                far = socket.create_connection((host, int(port)), timeout=10)
-                self.send_response(200, "Connection established")
-                self.end_headers()
-                self.wfile.flush()
-                try:
-                    self._pipe(self.connection, far)
-                finally:
-                    far.close()
-                self.close_connection = True
-
-            def do_POST(self):
-                proxy.seen.append(f"{self.command} {self.path}")
-                proxy.auth.append(self.headers.get("Proxy-Authorization"))
-                target = urllib3.util.parse_url(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("proxy-connection", "connection", "proxy-authorization")}
-                answer = urllib3.HTTPConnectionPool(target.host, target.port).urlopen(
-                    self.command, target.request_uri, body=body, headers=headers, retries=False)
-                self.send_response(answer.status)
-                for k, v in answer.headers.items():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(answer.data)))
-                self.end_headers()
-                self.wfile.write(answer.data)
-
-            @staticmethod
-            def _pipe(a: socket.socket, b: socket.socket) -> None:
-                pair = {a: b, b: a}
-                while True:
-                    ready, _, _ = select.select(list(pair), [], [], 10)
-                    if not ready:
-                        return
-                    for sock in ready:
-                        data = sock.recv(65536)
-                        if not data:
-                            return
-                        pair[sock].sendall(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def connect_proxy():
-    p = ConnectProxy()
+    p = ForwardProxy()
     yield p
     p.close()
 

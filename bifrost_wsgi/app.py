@@ -176,9 +176,13 @@ class Gateway:
 
     def reload(self, config: GatewayConfig) -> None:
         """Serve ``config`` from now on, without a restart. Requests under way keep the router they started
-        with (they hold it); new ones get the new one. Circuit breakers start afresh."""
+        with (they hold it); new ones get the new one. The circuits of providers whose config is unchanged
+        carry on; a changed provider's start afresh."""
         with self._reload_lock:
-            router, models = Router(config), ModelLister(config)
+            old = self.config.providers
+            unchanged = frozenset(name for name, conf in config.providers.items() if old.get(name) == conf)
+            breakers = self.router.breakers.carried(settings=config.client.breaker, providers=unchanged)
+            router, models = Router(config, breakers=breakers), ModelLister(config)
             self.metrics.breakers = router.breakers
             self.metrics.provider_label = metrics.Bounded(config.providers, limit=0)
             self.router, self.models = router, models

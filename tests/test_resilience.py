@@ -378,6 +378,27 @@ def test_circuit_breaker_opens_then_probes_and_closes(make, upstream):
     assert len(attempts(upstream, "primary")) == 4
 
 
+@pytest.mark.parametrize("changed,stays_open", [("groq", True), ("openai", False)],
+                         ids=["another provider changed: the circuit keeps its state",
+                              "its own provider changed: a fresh circuit"])
+def test_a_provider_change_at_runtime_resets_only_that_providers_circuits(make, upstream, changed, stays_open):
+    url, script = make(client={"circuit_breaker": {"failure_threshold": 2, "cooldown_seconds": 60}},
+                       primary={"max_retries": 0})
+    script.set("primary", err(503))
+    script.set("backup", ok("backup"))
+    for _ in range(2):
+        chat(url)
+    assert "circuit open" in chat(url, fallbacks=()).json()["error"]["message"]
+    shown = requests.get(url + f"/api/providers/{changed}").json()
+    shown["network_config"]["max_retries"] = 1
+    body = {"keys": shown["keys"], "network_config": shown["network_config"]}
+    assert requests.put(url + f"/api/providers/{changed}", json=body).status_code == 200
+    before = len(attempts(upstream, "primary"))
+    r = chat(url, fallbacks=())
+    assert ("circuit open" in r.json()["error"]["message"]) is stays_open
+    assert len(attempts(upstream, "primary")) - before == (0 if stays_open else 2)  # fresh: tried, retried once
+
+
 # 16. admission -------------------------------------------------------------------------------------------------
 
 def test_queue_full_is_refused_at_once(upstream, serve):

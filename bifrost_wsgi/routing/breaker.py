@@ -128,6 +128,18 @@ class Breakers:
                     self._note(key)
         return c
 
+    def carried(self, *, settings: Breaker, providers: frozenset[str]) -> "Breakers":
+        """The table for a reloaded config: the circuits of ``providers`` (those whose config did not change)
+        carry on, state and all, when the breaker settings are the same; every other circuit starts afresh
+        (a provider given new keys or a new URL deserves a fresh judgement)."""
+        fresh = Breakers(settings, max_circuits=self.max_circuits)
+        if settings == self.settings:
+            for key, circuit in list(self._circuits.items()):
+                if key[0] in providers:
+                    circuit._on_move = lambda key=key: fresh._note(key)
+                    fresh._circuits[key] = circuit
+        return fresh
+
     def changes(self) -> dict[tuple[str, str], str | None]:
         """``{(provider, model): state now, or None when dropped}`` for every circuit changed since the
         last call (one reader); the first call gives every circuit."""

@@ -60,10 +60,11 @@ def judge(circuit, err: E.GatewayError) -> None:
 
 
 class Router:
-    def __init__(self, config: GatewayConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, config: GatewayConfig, *, sleep: Callable[[float], None] = time.sleep,
+                 breakers: Breakers | None = None) -> None:
         self.config = config
         self.sleep = sleep
-        self.breakers = Breakers(config.client.breaker)
+        self.breakers = Breakers(config.client.breaker) if breakers is None else breakers
         drop = config.client.drop_excess_requests
         self.providers: dict[str, Runtime] = {
             name: Runtime(conf, conf.row.load_adapter(),

@@ -11,8 +11,7 @@ import struct
 
 from .. import web
 from ..operations import EMBEDDING
-from ..providers.embedding.shape import Vector
-from ..schemas.embedding import parse_embedding
+from ..schemas.embedding import Vector, parse_embedding
 from ..urls import Route
 from . import inbound, unified
 

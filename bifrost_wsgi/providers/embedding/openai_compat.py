@@ -12,9 +12,10 @@ from typing import Mapping
 
 from ...errors import UnsupportedOperation, UpstreamProtocolError
 from ...operations import EMBEDDING
+from ...schemas.embedding import Vector
 from .. import azure, openai_compat
 from ..base import Target, UpstreamRequest, json_object, json_request
-from .shape import Vector, answer, vector
+from .shape import answer, vector
 
 PATHS = {name: "/v1/embeddings" for name in ("openai", "mistral", "ollama", "sgl", "nebius", "huggingface")}
 AZURE_PATH = "/openai/deployments/{deployment}/embeddings"

@@ -27,17 +27,6 @@ def vector(values) -> list:
 _NUMBERS = frozenset({float, int})
 
 
-class Vector(list):
-    """A checked vector that also holds the upstream's own JSON text of it (``text``, ``b"[...]"``): a float
-    answer sends that text instead of writing every number again (float repr is most of the cost of an
-    embeddings answer). The numbers parse to the same doubles; a base64 answer packs the list as any other."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, values: list, text: bytes) -> None:
-        super().__init__(values)
-        self.text = text
-
 
 def texts_only(req, provider: str) -> list[str]:
     """The string inputs; token arrays are refused for a provider that only takes text."""

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
 import pytest
 import requests
 
+from bifrost_wsgi.providers.responses.via_chat import as_chat
+from bifrost_wsgi.schemas.responses import parse_responses
 from bifrost_wsgi.surfaces.openai_responses import ResponsesStreamEncoder
 from bifrost_wsgi.wire.sse import compact
 from tests.conftest import provider_config
@@ -392,3 +395,18 @@ def test_translated_stream_events_are_written_as_the_general_path_writes_them(en
             deltas.append(parsed["delta"])
     assert deltas == ["Hel", "lo", ' "q"', "caf\u00e9", "\\", "\U0001F600", "\x7f", " end"]
     assert json.loads(events[-1][1][len("data: "):])["response"]["output"][0]["content"][0]["text"] == "".join(deltas)
+
+
+def test_the_chat_request_is_translated_once_per_target_and_equals_a_fresh_translation():
+    body = {"model": "groq/llama", "instructions": "Be brief.", "stream": True, "max_output_tokens": 64,
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]}
+    groq, anthropic = SimpleNamespace(provider="groq", model="llama"), SimpleNamespace(provider="anthropic", model="c")
+    req = parse_responses(body)
+    first = as_chat(req, groq, stream=True)
+    assert as_chat(req, groq, stream=True) is first
+    assert first == as_chat(parse_responses(body), groq, stream=True)
+    for target, stream in ((anthropic, True), (groq, False)):
+        other = as_chat(req, target, stream=stream)
+        assert other == as_chat(parse_responses(body), target, stream=stream) and other != first
+    assert req.with_target("anthropic", "c").chat is None

@@ -100,9 +100,15 @@ class ResponsesStreamEncoder:
     # --- framing --------------------------------------------------------------------------------------
 
     def event(self, kind: str, fields: dict) -> str:
-        data = {"type": kind, "sequence_number": self.seq, **fields}
-        self.seq += 1
-        return f"event: {kind}\ndata: {_dumps(data)}\n\n"
+        """One event: ``{"type", "sequence_number", **fields}`` as compact JSON."""
+        return self.event_json(kind, _dumps(fields)[1:-1])
+
+    def event_json(self, kind: str, members: str) -> str:
+        """``event`` with ``fields`` already written (their JSON object's members, without the braces): a
+        value sent in several events is encoded once."""
+        seq = self.seq
+        self.seq = seq + 1
+        return f'event: {kind}\ndata: {{"type":"{kind}","sequence_number":{seq}{"," if members else ""}{members}}}\n\n'
 
     def chunk(self, chunk, state) -> bytes:
         state.mark()
@@ -159,9 +165,8 @@ class ResponsesStreamEncoder:
         self.started = True
         self.model = (chunk.get("model") if isinstance(chunk, dict) else None) or state.model or state.model_requested
         self.created = state.created
-        response = self._response("in_progress")
-        return [self.event("response.created", {"response": response}),
-                self.event("response.in_progress", {"response": response})]
+        response = '"response":' + _dumps(self._response("in_progress"))
+        return [self.event_json("response.created", response), self.event_json("response.in_progress", response)]
 
     def _open(self, kind: str, item: dict, extra=None) -> list[str]:
         out = self._close()

@@ -50,6 +50,10 @@ CHAT_UP = {"model": "gpt-4o-mini", "messages": HI, "max_tokens": 64}
 STREAM_UP = {"model": "gpt-4o-mini", "messages": HI, "stream": True, "stream_options": {"include_usage": True},
              "metadata": STREAM_META}
 
+# Responses are translated on an OpenAI-compatible row without the Responses API; a model with a price, as
+# chat's has (the request's cost is part of the work, and an unpriced model skips it)
+TRANSLATED = "groq/openai/gpt-oss-20b"
+
 # (row, gateway path, client body, mock path, the upstream body the gateway sends there)
 ROWS = [
     ("chat", "/v1/chat/completions", {"model": "openai/gpt-4o-mini", "messages": HI, "max_tokens": 64},
@@ -60,13 +64,13 @@ ROWS = [
     ("embeddings (base64)", "/v1/embeddings", {"model": "openai/text-embedding-3-small", "input": "Say hello.",
                                                "encoding_format": "base64"},
      "/v1/embeddings", {"model": "text-embedding-3-small", "input": ["Say hello."], "encoding_format": "float"}),
-    ("responses (translated)", "/v1/responses", {"model": "groq/llama", "input": HI[0]["content"],
+    ("responses (translated)", "/v1/responses", {"model": TRANSLATED, "input": HI[0]["content"],
                                                  "max_output_tokens": 64},
      "/openai/v1/chat/completions", CHAT_UP),
     ("chat stream(20)", "/v1/chat/completions", {"model": "openai/gpt-4o-mini", "messages": HI, "stream": True,
                                                  "metadata": STREAM_META},
      "/v1/chat/completions", STREAM_UP),
-    ("responses stream(20)", "/v1/responses", {"model": "groq/llama", "input": HI[0]["content"], "stream": True,
+    ("responses stream(20)", "/v1/responses", {"model": TRANSLATED, "input": HI[0]["content"], "stream": True,
                                                "metadata": STREAM_META},
      "/openai/v1/chat/completions", STREAM_UP),
     # Claude Code's route on an OpenAI upstream: Anthropic Messages in, OpenAI chunks translated to events

@@ -2,7 +2,7 @@
 client socket) against the mock upstream, and each route's added cost as a ratio to chat's (the issue's
 target: within 1.1x of chat's).
 
-    python bench/unified.py                 # 21 rounds of 200 requests / 40 streams per route
+    python bench/unified.py                 # 31 rounds of 120 requests / 25 streams per route
     python bench/unified.py --smoke         # seconds; proves it runs
 
 Rows: chat and embeddings (openai, passed through; floats, and base64 as the openai SDK asks by default),
@@ -153,9 +153,9 @@ def settle_log(app):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="unified routes next to chat, in-process")
-    p.add_argument("--rounds", type=int, default=21)
-    p.add_argument("--requests", type=int, default=200, help="whole answers per row per round")
-    p.add_argument("--streams", type=int, default=40, help="streams per row per round")
+    p.add_argument("--rounds", type=int, default=31)
+    p.add_argument("--requests", type=int, default=120, help="whole answers per row per round")
+    p.add_argument("--streams", type=int, default=25, help="streams per row per round")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args(argv)
     if args.smoke:

@@ -2,7 +2,7 @@
 client socket) against the mock upstream, and each route's added cost as a ratio to chat's (the issue's
 target: within 1.1x of chat's).
 
-    python bench/unified.py                 # 15 rounds of 120 requests / 24 streams per route
+    python bench/unified.py                 # 25 rounds of 120 requests / 24 streams per route
     python bench/unified.py --smoke         # seconds; proves it runs
 
 Rows: chat and embeddings (openai, passed through; floats, and base64 as the openai SDK asks by default),
@@ -80,7 +80,8 @@ ROWS = [
                                                         "max_tokens": 64, "stream": True},
      "/v1/chat/completions", STREAM_UP),
 ]
-REFERENCE = {"embeddings": "chat", "embeddings (base64)": "chat", "responses (translated)": "chat", "responses stream(20)": "chat stream(20)",
+REFERENCE = {"embeddings": "chat", "embeddings (base64)": "chat", "responses (translated)": "chat",
+             "responses stream(20)": "chat stream(20)",
              "anthropic stream(20)": "chat stream(20)"}
 
 
@@ -152,7 +153,7 @@ def settle_log(app):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="unified routes next to chat, in-process")
-    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--rounds", type=int, default=25)
     p.add_argument("--cycles", type=int, default=12, help="turns through the rows per round")
     p.add_argument("--requests", type=int, default=10, help="whole answers per row per turn")
     p.add_argument("--streams", type=int, default=2, help="streams per row per turn")

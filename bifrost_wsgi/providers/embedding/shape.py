@@ -27,7 +27,6 @@ def vector(values) -> list:
 _NUMBERS = frozenset({float, int})
 
 
-
 def texts_only(req, provider: str) -> list[str]:
     """The string inputs; token arrays are refused for a provider that only takes text."""
     if req.texts is None:

@@ -8,6 +8,8 @@ vectors and usage the client must get back in OpenAI's shape."""
 from __future__ import annotations
 
 import base64
+import json
+import re
 import struct
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import openai
 import pytest
 import requests
 
+from bifrost_wsgi.providers.embedding.openai_compat import vector_texts
 from tests.conftest import provider_config
 from tests.fakes import Reply
 from tests.golden import readers
@@ -180,3 +183,66 @@ def test_virtual_key_governs_embeddings(upstream, serve):
     denied = requests.post(gw + "/v1/embeddings", json={**body, "model": "cohere/embed-v4.0"},
                            headers={"x-bf-vk": "sk-bf-embed-1"}, timeout=10)
     assert denied.status_code == 403
+
+
+# --- the float answer written with the upstream's own vector text (openai_compat.vector_texts) -----------
+
+# OpenAI's answer as compact JSON, data out of index order; FORCE_PLAIN is the same answer with one escaped
+# character, which sends it down the path that writes every number itself
+ANSWER = (b'{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.5,-0.25,1.0,1e-05]},'
+          b'{"object":"embedding","index":0,"embedding":[0.125,0.0,-1.5,3]}],'
+          b'"model":"text-embedding-3-small","usage":{"prompt_tokens":4,"total_tokens":4}}')
+FORCE_PLAIN = ANSWER[:-1] + b',"note":"a\\/b"}'
+
+
+def _post_raw(gw: str) -> bytes:
+    r = requests.post(gw + "/v1/embeddings", json={"model": "openai/text-embedding-3-small", "input": ["a", "b"]},
+                      timeout=10)
+    assert r.status_code == 200
+    return re.sub(rb'"latency":\d+', b'"latency":0', r.content)
+
+
+def test_vector_text_fast_path_writes_what_the_general_path_writes(upstream, serve):
+    assert vector_texts(ANSWER, 2) is not None and vector_texts(FORCE_PLAIN, 2) is None
+    upstream.add(Reply(body=ANSWER), Reply(body=FORCE_PLAIN))
+    gw = gateway_for(serve, upstream, "openai")
+    fast, plain = _post_raw(gw), _post_raw(gw)
+    assert fast == plain  # byte for byte: the upstream wrote each number as Python does
+    assert [d["embedding"] for d in json.loads(fast)["data"]] == [[0.125, 0.0, -1.5, 3], [0.5, -0.25, 1.0, 1e-05]]
+
+
+def test_vector_text_keeps_the_upstreams_spelling_of_the_same_numbers(upstream, serve):
+    odd = (b'{"object":"list","data":[{"object":"embedding","index":0,"embedding": [ 1E-3 , -0.0,2,0.10,\n'
+           b'12345678901234567890.0 ]}],"model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}')
+    assert vector_texts(odd, 1) == [b"[ 1E-3 , -0.0,2,0.10,\n12345678901234567890.0 ]"]
+    upstream.add(Reply(body=odd), Reply(body=odd[:-1] + b',"note":"\\/"}'))
+    gw = gateway_for(serve, upstream, "openai")
+    fast, plain = _post_raw(gw), _post_raw(gw)
+    assert fast != plain and json.loads(fast) == json.loads(plain)
+    assert json.loads(fast)["data"][0]["embedding"] == [0.001, -0.0, 2, 0.1, 1.2345678901234567e19]
+
+
+@pytest.mark.parametrize("answer", [
+    # another "embedding" array elsewhere in the answer
+    b'{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1,2]}],"model":"m",'
+    b'"usage":{"prompt_tokens":1,"total_tokens":1,"embedding":[9]}}',
+    # a repeated key: JSON keeps the last one
+    b'{"object":"list","data":[{"object":"embedding","index":0,"embedding":[9],"embedding":[1,2]}],"model":"m",'
+    b'"usage":{"prompt_tokens":1,"total_tokens":1}}',
+    # an escaped key name beside a decoy
+    b'{"object":"list","data":[{"object":"embedding","index":0,"embedd\\u0069ng":[1,2],'
+    b'"x":{"embedding":[9]}}],"model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}',
+])
+def test_vector_text_is_not_used_when_the_text_is_ambiguous(answer, upstream, serve):
+    assert vector_texts(answer, 1) is None
+    upstream.add(Reply(body=answer))
+    gw = gateway_for(serve, upstream, "openai")
+    assert json.loads(_post_raw(gw))["data"] == [{"object": "embedding", "index": 0, "embedding": [1, 2]}]
+
+
+def test_malformed_vector_text_is_a_bad_gateway(upstream, serve):
+    bad = b'{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1,[2]]}],"model":"m"}'
+    upstream.add(Reply(body=bad))
+    gw = gateway_for(serve, upstream, "openai")
+    r = requests.post(gw + "/v1/embeddings", json={"model": "openai/e", "input": "x"}, timeout=10)
+    assert r.status_code == 502

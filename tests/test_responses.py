@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
 import pytest
 import requests
 
+from bifrost_wsgi.providers.responses.via_chat import as_chat
+from bifrost_wsgi.schemas.responses import parse_responses
+from bifrost_wsgi.surfaces.openai_responses import ResponsesStreamEncoder
+from bifrost_wsgi.wire.sse import compact
 from tests.conftest import provider_config
 from tests.fakes import Reply, chat_completion, openai_chunks, sse
 from tests.procs import Gateway
@@ -348,3 +353,60 @@ def test_a_stream_cut_by_max_output_tokens_ends_incomplete_as_openai_does(upstre
     assert last.response.incomplete_details.reason == "max_output_tokens"
     assert last.response.output_text == "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert last.response.usage.output_tokens > 0
+
+
+# --- output_text.delta written from its template (ResponsesStreamEncoder._delta) ---------------------------
+
+TEXTS = ["Hello", " tok1", "", 'say "hi"', "back\\slash", "tab\there\nnew", "caf\u00e9", "emoji \U0001F600",
+         "\x7f del", "\u2028 sep", "</script>", "a/b"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("upstream_literal", [None, "ascii", "utf8"])
+def test_delta_template_writes_what_the_general_event_writes(text, upstream_literal):
+    enc = ResponsesStreamEncoder({})
+    enc.started = True
+    enc._text("first")  # opens the message
+    literal = {None: None, "ascii": json.dumps(text), "utf8": json.dumps(text, ensure_ascii=False)}[upstream_literal]
+    _, item_id, index, parts, _ = enc.open
+    seq = enc.seq
+    fast = enc._delta(text, literal)
+    enc.seq = seq
+    plain = enc.event("response.output_text.delta", {"item_id": item_id, "output_index": index, "content_index": 0,
+                                                     "delta": text, "logprobs": []})
+    assert fast == plain
+    assert parts == ["first", text] and enc.seq == seq + 1
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_translated_stream_events_are_written_as_the_general_path_writes_them(ensure_ascii, upstream, serve):
+    chunks = openai_chunks("Hel", "lo", ' "q"', "caf\u00e9", "\\", "\U0001F600", "\x7f", " end")
+    raw = b"".join(b"data: " + json.dumps(c, ensure_ascii=ensure_ascii).encode() + b"\n\n" for c in chunks)
+    upstream.add(stream_reply(raw + b"data: [DONE]\n\n"))
+    gw = gateway_for(serve, upstream, "groq")
+    r = requests.post(gw + "/v1/responses", json={"model": "groq/llama", "input": "hi", "stream": True}, timeout=10)
+    events = [block.split("\n") for block in r.content.decode().split("\n\n") if block]
+    deltas = []
+    for n, (event, data) in enumerate(events):
+        parsed = json.loads(data[len("data: "):])
+        assert data[len("data: "):] == compact(parsed)  # what event() writes for the same fields
+        assert (event[len("event: "):], parsed["sequence_number"]) == (parsed["type"], n)
+        if parsed["type"] == "response.output_text.delta":
+            deltas.append(parsed["delta"])
+    assert deltas == ["Hel", "lo", ' "q"', "caf\u00e9", "\\", "\U0001F600", "\x7f", " end"]
+    assert json.loads(events[-1][1][len("data: "):])["response"]["output"][0]["content"][0]["text"] == "".join(deltas)
+
+
+def test_the_chat_request_is_translated_once_per_target_and_equals_a_fresh_translation():
+    body = {"model": "groq/llama", "instructions": "Be brief.", "stream": True, "max_output_tokens": 64,
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]}
+    groq, anthropic = SimpleNamespace(provider="groq", model="llama"), SimpleNamespace(provider="anthropic", model="c")
+    req = parse_responses(body)
+    first = as_chat(req, groq, stream=True)
+    assert as_chat(req, groq, stream=True) is first
+    assert first == as_chat(parse_responses(body), groq, stream=True)
+    for target, stream in ((anthropic, True), (groq, False)):
+        other = as_chat(req, target, stream=stream)
+        assert other == as_chat(parse_responses(body), target, stream=stream) and other != first
+    assert req.with_target("anthropic", "c").chat is None

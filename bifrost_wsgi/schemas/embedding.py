@@ -1,4 +1,5 @@
-"""The embeddings request (``POST /v1/embeddings``): a dataclass and the validator that builds it.
+"""The embeddings request (``POST /v1/embeddings``): a dataclass and the validator that builds it; and
+``Vector``, an answer's vector that keeps the upstream's text of it.
 
 Validation order follows chat's: ``model``, then ``input`` presence, then every other field in body order.
 ``input`` keeps the client's form (``texts`` or ``tokens``) because providers differ in what they accept: a
@@ -83,3 +84,15 @@ def parse_embedding(body) -> EmbeddingRequest:
     fields = walk(body, params=PARAMS, own={"input": _input})
     texts, tokens = fields.own["input"]
     return EmbeddingRequest(provider, model, texts, tokens, fields.params, fields.fallbacks, False, fields.extra)
+
+
+class Vector(list):
+    """A checked vector that also holds the upstream's own JSON text of it (``text``, ``b"[...]"``): a float
+    answer sends that text instead of writing every number again (float repr is most of the cost of an
+    embeddings answer). The numbers parse to the same doubles; a base64 answer packs the list as any other."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, values: list, text: bytes) -> None:
+        super().__init__(values)
+        self.text = text

@@ -23,6 +23,9 @@ class ResponsesRequest:
     fallbacks: list[tuple[str, str]] = field(default_factory=list)
     stream: bool = False
     extra: dict = field(default_factory=dict)
+    # the chat request last translated from this one, with its (provider, model, stream): a translated
+    # stream asks for it twice (its upstream request, its stream translator), a retry again
+    chat: tuple | None = field(default=None, repr=False, compare=False)
 
     def with_target(self, provider: str, model: str) -> "ResponsesRequest":
         return ResponsesRequest(provider, model, self.body, self.fallbacks, self.stream, self.extra)

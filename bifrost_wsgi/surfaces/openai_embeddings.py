@@ -11,10 +11,9 @@ import struct
 
 from .. import web
 from ..operations import EMBEDDING
-from ..schemas.embedding import parse_embedding
+from ..schemas.embedding import Vector, parse_embedding
 from ..urls import Route
 from . import inbound, unified
-
 
 
 def embeddings(gateway, environ, start_response, ctx):
@@ -26,7 +25,15 @@ def embeddings(gateway, environ, start_response, ctx):
         body = {**body, "model": f"azure/{deployment}"}
     req = parse_embedding(body)
     answer = inbound.run(gateway, environ, start_response, ctx, req, EMBEDDING)
-    return unified.reply(start_response, ctx, answer, render(answer.body, base64_out=req.base64), EMBEDDING)
+    result = render(answer.body, base64_out=req.base64)
+    if req.base64 or not all(type(item["embedding"]) is Vector for item in result["data"]):
+        return unified.reply(start_response, ctx, answer, result, EMBEDDING)
+    ctx.output = result
+    result["extra_fields"] = answer.extra_fields(EMBEDDING.request_type)
+    payload = with_vector_texts(result)
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                              ("x-request-id", ctx.request_id)])
+    return [payload]
 
 
 def render(result: dict, *, base64_out: bool) -> dict:
@@ -35,6 +42,19 @@ def render(result: dict, *, base64_out: bool) -> dict:
             if not isinstance(item["embedding"], str):
                 item["embedding"] = encode_base64(item["embedding"])
     return result
+
+
+def with_vector_texts(result: dict) -> bytes:
+    """``web.dumps(result)`` with each vector written as the upstream's own text of it (``Vector.text``)
+    rather than number by number: the same JSON, the numbers as the upstream wrote them (tests hold the two
+    equal)."""
+    items = b",".join(b'{"object":"embedding","index":%d,"embedding":%s}' % (item["index"], item["embedding"].text)
+                      for item in result["data"])
+    rest = web.dumps({k: v for k, v in result.items() if k not in _HEAD})
+    return b'{"object":"list","data":[' + items + b"]," + rest[1:]
+
+
+_HEAD = ("object", "data")  # written by with_vector_texts itself, in answer()'s order
 
 
 def encode_base64(vector: list) -> str:

@@ -94,13 +94,21 @@ class ResponsesStreamEncoder:
         self.output: list[dict] = []  # finished items, by output index
         self.open = None  # the item being streamed: [kind, item_id, output_index, text parts, extra]
         self.calls: dict[int, list] = {}  # chat tool-call index -> its open item
+        # while a message is open: its output_text.delta event's data between sequence_number and the delta
+        self.delta_head: str | None = None
 
     # --- framing --------------------------------------------------------------------------------------
 
     def event(self, kind: str, fields: dict) -> str:
-        data = {"type": kind, "sequence_number": self.seq, **fields}
-        self.seq += 1
-        return f"event: {kind}\ndata: {_dumps(data)}\n\n"
+        """One event: ``{"type", "sequence_number", **fields}`` as compact JSON."""
+        return self.event_json(kind, _dumps(fields)[1:-1])
+
+    def event_json(self, kind: str, members: str) -> str:
+        """``event`` with ``fields`` already written (their JSON object's members, without the braces): a
+        value sent in several events is encoded once."""
+        seq = self.seq
+        self.seq = seq + 1
+        return f'event: {kind}\ndata: {{"type":"{kind}","sequence_number":{seq}{"," if members else ""}{members}}}\n\n'
 
     def chunk(self, chunk, state) -> bytes:
         state.mark()
@@ -110,12 +118,13 @@ class ResponsesStreamEncoder:
             if isinstance(seq, int):
                 self.seq = seq + 1
             return f"event: {chunk.kind}\ndata: {chunk.data}\n\n".encode()
-        out: list[str] = []
-        if not self.started:
-            out.extend(self._start(chunk, state))
         if type(chunk) is PlainChunk:
-            out.extend(self._text(chunk.content()))
+            if self.delta_head is not None:  # PERF: most of a stream: one delta of the open message
+                return self._delta(chunk.content(), chunk.text).encode()
+            out = self._start(chunk, state) if not self.started else []
+            out.extend(self._text(chunk.content(), chunk.text))
             return "".join(out).encode()
+        out = self._start(chunk, state) if not self.started else []
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue  # a Response has one answer
@@ -156,9 +165,8 @@ class ResponsesStreamEncoder:
         self.started = True
         self.model = (chunk.get("model") if isinstance(chunk, dict) else None) or state.model or state.model_requested
         self.created = state.created
-        response = self._response("in_progress")
-        return [self.event("response.created", {"response": response}),
-                self.event("response.in_progress", {"response": response})]
+        response = '"response":' + _dumps(self._response("in_progress"))
+        return [self.event_json("response.created", response), self.event_json("response.in_progress", response)]
 
     def _open(self, kind: str, item: dict, extra=None) -> list[str]:
         out = self._close()
@@ -180,18 +188,29 @@ class ResponsesStreamEncoder:
             "item_id": item_id, "output_index": index, "summary_index": 0, "delta": text}))
         return out
 
-    def _text(self, text: str) -> list[str]:
+    def _text(self, text: str, literal: str | None = None) -> list[str]:
         out = []
-        if self.open is None or self.open[0] != "message":
+        if self.delta_head is None:
             item_id = new_id("msg")
             out.extend(self._open("message", message_item(item_id, None, status="in_progress")))
+            index = self.open[2]
             out.append(self.event("response.content_part.added", {
-                "item_id": item_id, "output_index": self.open[2], "content_index": 0, "part": text_part("")}))
-        _, item_id, index, parts, _ = self.open
-        parts.append(text)
-        out.append(self.event("response.output_text.delta", {
-            "item_id": item_id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []}))
+                "item_id": item_id, "output_index": index, "content_index": 0, "part": text_part("")}))
+            self.delta_head = f',"item_id":{_dumps(item_id)},"output_index":{index},"content_index":0,"delta":'
+        out.append(self._delta(text, literal))
         return out
+
+    def _delta(self, text: str, literal: str | None) -> str:
+        """``event("response.output_text.delta", …)`` of the open message, written from its template: the same
+        text (tests hold the two equal). ``literal`` is the upstream's JSON string of ``text``, used as it is
+        when it is what ``_dumps`` would write (printable ASCII without escapes)."""
+        self.open[3].append(text)
+        if literal is None or "\\" in literal or not (literal.isascii() and literal.isprintable()):
+            literal = _dumps(text)
+        seq = self.seq
+        self.seq = seq + 1
+        return (f'event: response.output_text.delta\ndata: {{"type":"response.output_text.delta",'
+                f'"sequence_number":{seq}{self.delta_head}{literal},"logprobs":[]}}\n\n')
 
     def _tool_call(self, call: dict) -> list[str]:
         out = []
@@ -219,7 +238,7 @@ class ResponsesStreamEncoder:
         if self.open is None:
             return []
         kind, item_id, index, parts, extra = self.open
-        self.open = None
+        self.open = self.delta_head = None
         text = "".join(parts)
         out = []
         if kind == "message":

@@ -6,11 +6,13 @@ asked for as floats: the gateway encodes base64 itself, so every provider answer
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Mapping
 
 from ...errors import UnsupportedOperation, UpstreamProtocolError
 from ...operations import EMBEDDING
+from ...schemas.embedding import Vector
 from .. import azure, openai_compat
 from ..base import Target, UpstreamRequest, json_object, json_request
 from .shape import answer, vector
@@ -37,11 +39,34 @@ def parse_body(body: bytes, target: Target) -> dict:
         if "error" in data:
             raise openai_compat.parse_error_body(200, data)
         raise UpstreamProtocolError("upstream answer has no data")
-    items = sorted(data["data"], key=lambda item: item["index"])
-    vectors = [item["embedding"] if isinstance(item["embedding"], str) else vector(item["embedding"])
+    found = data["data"]
+    texts = vector_texts(body, len(found))
+    if texts is not None:
+        for item, text in zip(found, texts):
+            item["embedding"] = Vector(vector(item["embedding"]), text)
+    items = sorted(found, key=lambda item: item["index"])
+    vectors = [item["embedding"] if isinstance(item["embedding"], (str, Vector)) else vector(item["embedding"])
                for item in items]
     usage = data.get("usage") or {}
     return answer(vectors, model=data.get("model") or target.model, prompt_tokens=usage.get("prompt_tokens") or 0)
+
+
+_VECTOR_KEY = re.compile(rb'"embedding"\s*:\s*\[')
+
+
+def vector_texts(body: bytes, count: int) -> list[bytes] | None:
+    """The JSON text of each item's ``embedding`` array, in document order, when it can be told without
+    parsing again; else None (the answer is written from the numbers).
+
+    Without a backslash in the body no key is escaped and no string holds a quote, so every match of
+    ``"embedding": [`` is such a key with an array value: exactly ``count`` of them is one per item and no
+    other. Each is checked as numbers once parsed, so its array ends at the first ``]``."""
+    if b"\\" in body:
+        return None
+    starts = [m.end() - 1 for m in _VECTOR_KEY.finditer(body)]
+    if len(starts) != count:
+        return None
+    return [body[start:body.index(b"]", start) + 1] for start in starts]
 
 
 class OpenAICompatEmbeddings:

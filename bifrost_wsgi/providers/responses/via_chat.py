@@ -17,8 +17,14 @@ from .native import OPENAI_ROWS
 
 
 def as_chat(req, target: Target, *, stream: bool):
-    """The chat request for a Responses request (validated by the chat schema), for ViaChat."""
-    return parse_request(chat_body(req.body, provider=target.provider, model=target.model, stream=stream))
+    """The chat request for a Responses request (validated by the chat schema), for ViaChat; translated and
+    validated once per target (adapters never change the chat request they are given)."""
+    key = (target.provider, target.model, stream)
+    if req.chat is not None and req.chat[0] == key:
+        return req.chat[1]
+    chat = parse_request(chat_body(req.body, provider=target.provider, model=target.model, stream=stream))
+    req.chat = (key, chat)
+    return chat
 
 
 class ByRow:
